@@ -1,0 +1,76 @@
+"""Element-wise activations. Each caches what its derivative needs, nothing more.
+
+They accept any shape and keep the input's dtype (a Python float such as the
+slope stays "weak" under NumPy's promotion rules, so float32 stays float32).
+"""
+import numpy as np
+
+from .backend import array_module
+from .module import Module
+
+
+class Activation(Module):
+    def check(self, x):
+        self.check_input(x, (None,) * x.ndim)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class ReLU(Activation):
+    """y = max(x, 0);   dL/dx = dL/dy * [x > 0]."""
+
+    def forward(self, x):
+        self.check(x)
+        self.mask = x > 0
+        return array_module(x).where(self.mask, x, 0)
+
+    def backward(self, dy):
+        return array_module(dy).where(self.mask, dy, 0)
+
+
+class LeakyReLU(Activation):
+    """y = x if x > 0 else a x;   dL/dx = dL/dy if x > 0 else a dL/dy."""
+
+    def __init__(self, slope=0.2, dtype=np.float32):
+        super().__init__(dtype)
+        self.slope = slope
+
+    def forward(self, x):
+        self.check(x)
+        self.mask = x > 0
+        return array_module(x).where(self.mask, x, self.slope * x)
+
+    def backward(self, dy):
+        return array_module(dy).where(self.mask, dy, self.slope * dy)
+
+    def __repr__(self):
+        return f"LeakyReLU({self.slope})"
+
+
+class Tanh(Activation):
+    """y = tanh(x);   dL/dx = dL/dy * (1 - y^2)."""
+
+    def forward(self, x):
+        self.check(x)
+        self.y = array_module(x).tanh(x)
+        return self.y
+
+    def backward(self, dy):
+        return dy * (1 - self.y * self.y)
+
+
+class Sigmoid(Activation):
+    """y = 1 / (1 + e^-x);   dL/dx = dL/dy * y (1 - y).
+
+    Computed as (1 + tanh(x/2)) / 2, the same function, which cannot overflow
+    for any x (e^-x does for x < -88 in float32).
+    """
+
+    def forward(self, x):
+        self.check(x)
+        self.y = 0.5 * (1 + array_module(x).tanh(0.5 * x))
+        return self.y
+
+    def backward(self, dy):
+        return dy * self.y * (1 - self.y)

@@ -1,0 +1,72 @@
+"""Batch normalisation (Ioffe & Szegedy 2015) for dense (N, C) and conv (N, C, H, W) features."""
+import numpy as np
+
+from .backend import array_module
+from .module import Module, Parameter
+
+
+class BatchNorm(Module):
+    """Per channel c, over the M = N (dense) or N*H*W (conv) values x_i of that channel:
+
+        mu = mean(x_i),  var = mean((x_i - mu)^2),  xhat_i = (x_i - mu) / sqrt(var + eps)
+        y_i = gamma * xhat_i + beta
+
+    Training uses the batch's mu and var and updates the running estimates
+    (r <- (1 - momentum) r + momentum * batch value; the running variance takes the
+    unbiased batch variance, M/(M-1) var, as PyTorch does). Eval mode uses the
+    running estimates, and the layer is then a fixed affine map.
+
+    Backward in training, with g_i = dL/dy_i * gamma (mu and var depend on every x_i):
+        dL/dx_i   = (g_i - mean(g) - xhat_i * mean(g * xhat)) / sqrt(var + eps)
+        dL/dgamma = sum_i dL/dy_i * xhat_i,      dL/dbeta = sum_i dL/dy_i
+    In eval mode: dL/dx_i = g_i / sqrt(running_var + eps).
+    """
+
+    def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype=np.float32):
+        super().__init__(dtype)
+        self.C, self.momentum, self.eps = num_features, momentum, eps
+        self.params = {"gamma": Parameter(np.ones(num_features, dtype=dtype)),
+                       "beta": Parameter(np.zeros(num_features, dtype=dtype))}
+        self.buffers = {"running_mean": np.zeros(num_features, dtype=dtype),
+                        "running_var": np.ones(num_features, dtype=dtype)}
+
+    def forward(self, x):
+        if x.ndim not in (2, 4):
+            raise ValueError(f"{self!r}: expected {self.dtype} input of shape (N, {self.C}) "
+                             f"or (N, {self.C}, H, W), got {x.dtype} of shape {tuple(x.shape)}")
+        self.check_input(x, (None, self.C) + (None,) * (x.ndim - 2))
+        # reduce over every axis but the channel one; `shape` broadcasts (C,) against x
+        self.axes = (0,) if x.ndim == 2 else (0, 2, 3)
+        shape = (1, self.C) + (1,) * (x.ndim - 2)
+        gamma, beta = self.params["gamma"].data.reshape(shape), self.params["beta"].data.reshape(shape)
+        if self.training:
+            mu = x.mean(axis=self.axes, keepdims=True)                    # (1, C[, 1, 1])
+            var = ((x - mu) ** 2).mean(axis=self.axes, keepdims=True)
+            M = x.size // self.C
+            m = self.momentum
+            rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
+            rm *= 1 - m
+            rm += m * mu.reshape(-1)
+            rv *= 1 - m
+            rv += (m * M / max(M - 1, 1)) * var.reshape(-1)
+        else:
+            mu = self.buffers["running_mean"].reshape(shape)
+            var = self.buffers["running_var"].reshape(shape)
+        self.inv_std = 1 / array_module(x).sqrt(var + self.eps)          # (1, C[, 1, 1])
+        self.xhat = (x - mu) * self.inv_std
+        return gamma * self.xhat + beta
+
+    def backward(self, dy):
+        gamma = self.params["gamma"]
+        shape = self.inv_std.shape
+        self.params["gamma"].grad += (dy * self.xhat).sum(axis=self.axes)  # (C,)
+        self.params["beta"].grad += dy.sum(axis=self.axes)                 # (C,)
+        g = dy * gamma.data.reshape(shape)
+        if not self.training:
+            return g * self.inv_std
+        g_mean = g.mean(axis=self.axes, keepdims=True)
+        gx_mean = (g * self.xhat).mean(axis=self.axes, keepdims=True)
+        return (g - g_mean - self.xhat * gx_mean) * self.inv_std
+
+    def __repr__(self):
+        return f"BatchNorm({self.C})"

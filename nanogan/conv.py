@@ -1,0 +1,178 @@
+"""2-D convolution and transposed convolution by im2col / col2im.
+
+A convolution is a matrix product once every receptive field is laid out as a
+column. For an input x of shape (N, C, H, W), a k_h x k_w kernel, stride s and
+zero padding p, the output has
+
+    H_out = (H + 2p - k_h) // s + 1,    W_out = (W + 2p - k_w) // s + 1
+
+and `im2col` builds cols of shape (C*k_h*k_w, N*H_out*W_out) with
+
+    cols[(c, i, j), (n, u, v)] = x_pad[n, c, s*u + i, s*v + j].
+
+It is filled with one strided-slice copy per kernel offset (i, j), k_h*k_w
+copies in all, with no per-pixel loop. `col2im` is its adjoint: it adds every
+column entry back into the pixel it came from, again one strided-slice `+=`
+per offset. Overlapping windows then simply add up, and no scatter (whose order
+is undefined on a GPU) is needed.
+
+Rows are ordered (c, i, j) so that a weight tensor of shape (F, C, k_h, k_w)
+reshapes to (F, C*k_h*k_w) without a copy; columns are ordered (n, u, v).
+Internally images are held channel-first, (C, N, H, W), which is the layout the
+product produces and consumes, so the only transposes are at the edges.
+
+`nanogan.conv_reference` holds the same two layers as plain loops; the tests
+check these against it.
+"""
+import numpy as np
+
+from .backend import array_module
+from .init import init_weight
+from .module import Module, Parameter
+
+
+def conv_output_size(size, k, stride, pad):
+    """Output length of a convolution along one axis."""
+    return (size + 2 * pad - k) // stride + 1
+
+
+def im2col(x, kh, kw, stride, pad):
+    """x (N, C, H, W) -> cols (C*kh*kw, N*H_out*W_out); see the module docstring."""
+    xp = array_module(x)
+    N, C, H, W = x.shape
+    Ho, Wo = conv_output_size(H, kh, stride, pad), conv_output_size(W, kw, stride, pad)
+    x_pad = xp.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))).transpose(1, 0, 2, 3)  # (C, N, Hp, Wp) view
+    cols = xp.empty((C, kh, kw, N, Ho, Wo), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, i, j] = x_pad[:, :, i:i + stride * Ho:stride, j:j + stride * Wo:stride]
+    return cols.reshape(C * kh * kw, N * Ho * Wo)
+
+
+def col2im(cols, x_shape, kh, kw, stride, pad):
+    """The adjoint of im2col: cols (C*kh*kw, N*H_out*W_out) -> (N, C, H, W), summing overlaps."""
+    xp = array_module(cols)
+    N, C, H, W = x_shape
+    Ho, Wo = conv_output_size(H, kh, stride, pad), conv_output_size(W, kw, stride, pad)
+    cols = cols.reshape(C, kh, kw, N, Ho, Wo)
+    x_pad = xp.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            x_pad[:, :, i:i + stride * Ho:stride, j:j + stride * Wo:stride] += cols[:, i, j]
+    return x_pad[:, :, pad:pad + H, pad:pad + W].transpose(1, 0, 2, 3)  # (N, C, H, W) view
+
+
+def _channels_first(y, N, F, Ho, Wo):
+    """(F, N*Ho*Wo) product -> contiguous (N, F, Ho, Wo)."""
+    return array_module(y).ascontiguousarray(y.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3))
+
+
+def _as_rows(dy):
+    """(N, F, Ho, Wo) -> (F, N*Ho*Wo), the layout the product consumes."""
+    N, F, Ho, Wo = dy.shape
+    return dy.transpose(1, 0, 2, 3).reshape(F, N * Ho * Wo)
+
+
+class Conv2d(Module):
+    """y[n, f] = sum_c x[n, c] (cross-correlated with) W[f, c] + b[f]; x (N, C, H, W),
+    W (F, C, k, k), b (F,), y (N, F, H_out, W_out).
+
+    With X = im2col(x) (C*k*k, N*L) and W2 = W.reshape(F, C*k*k), the layer is the
+    product Y = W2 X (F, N*L). For G = dL/dY:
+        dL/dW2 = G X^T          (F, N*L)(N*L, C*k*k)
+        dL/dX  = W2^T G         then dL/dx = col2im(dL/dX)
+        dL/db  = sum over n, u, v of dL/dy[n, f, u, v]
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, rng, stride=1, padding=0,
+                 init="dcgan", bias=True, dtype=np.float32):
+        super().__init__(dtype)
+        self.C, self.F, self.k, self.stride, self.pad = in_channels, out_channels, kernel_size, stride, padding
+        k = kernel_size
+        W = init_weight((out_channels, in_channels, k, k), in_channels * k * k,
+                        out_channels * k * k, rng, init, dtype)
+        self.params = {"W": Parameter(W)}
+        if bias:
+            self.params["b"] = Parameter(np.zeros(out_channels, dtype=dtype))
+
+    def forward(self, x):
+        self.check_input(x, (None, self.C, None, None))
+        N, _, H, W = x.shape
+        Ho, Wo = conv_output_size(H, self.k, self.stride, self.pad), conv_output_size(W, self.k, self.stride, self.pad)
+        if Ho < 1 or Wo < 1:
+            raise ValueError(f"{self!r}: input {H}x{W} is smaller than the kernel")
+        self.x_shape = x.shape
+        self.cols = im2col(x, self.k, self.k, self.stride, self.pad)   # (C*k*k, N*Ho*Wo)
+        y = self.params["W"].data.reshape(self.F, -1) @ self.cols         # (F, N*Ho*Wo)
+        y = _channels_first(y, N, self.F, Ho, Wo)                          # (N, F, Ho, Wo)
+        if "b" in self.params:
+            y += self.params["b"].data[:, None, None]
+        return y
+
+    def backward(self, dy):
+        W = self.params["W"]
+        G = _as_rows(dy)                                                   # (F, N*Ho*Wo)
+        W.grad += (G @ self.cols.T).reshape(W.data.shape)                  # (F, C, k, k)
+        if "b" in self.params:
+            self.params["b"].grad += dy.sum(axis=(0, 2, 3))                # (F,)
+        dcols = W.data.reshape(self.F, -1).T @ G                           # (C*k*k, N*Ho*Wo)
+        return col2im(dcols, self.x_shape, self.k, self.k, self.stride, self.pad)
+
+    def __repr__(self):
+        return f"Conv2d({self.C}, {self.F}, k={self.k}, s={self.stride}, p={self.pad})"
+
+
+class ConvTranspose2d(Module):
+    """The transpose (adjoint) of a Conv2d's input map, used to upsample.
+
+    x (N, C, H, W), W (C, F, k, k) (PyTorch's layout), y (N, F, H_out, W_out) with
+        H_out = (H - 1) s - 2p + k.
+    Each input pixel paints a k x k patch of the output, scaled by its value:
+    with X2 = x as (C, N*H*W) and W2 = W.reshape(C, F*k*k),
+        y = col2im(W2^T X2) + b,
+    i.e. exactly Conv2d's backward pass. Its backward is therefore Conv2d's
+    forward: with D = im2col(dL/dy) (F*k*k, N*H*W),
+        dL/dX2 = W2 D,   dL/dW2 = X2 D^T,   dL/db = sum over n, u, v of dL/dy.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, rng, stride=1, padding=0,
+                 init="dcgan", bias=True, dtype=np.float32):
+        super().__init__(dtype)
+        self.C, self.F, self.k, self.stride, self.pad = in_channels, out_channels, kernel_size, stride, padding
+        k = kernel_size
+        W = init_weight((in_channels, out_channels, k, k), out_channels * k * k,
+                        in_channels * k * k, rng, init, dtype)
+        self.params = {"W": Parameter(W)}
+        if bias:
+            self.params["b"] = Parameter(np.zeros(out_channels, dtype=dtype))
+
+    def output_size(self, size):
+        return (size - 1) * self.stride - 2 * self.pad + self.k
+
+    def forward(self, x):
+        self.check_input(x, (None, self.C, None, None))
+        N, _, H, W = x.shape
+        Ho, Wo = self.output_size(H), self.output_size(W)
+        if Ho < 1 or Wo < 1:
+            raise ValueError(f"{self!r}: padding leaves no output for a {H}x{W} input")
+        self.X2 = _as_rows(x)                                              # (C, N*H*W)
+        cols = self.params["W"].data.reshape(self.C, -1).T @ self.X2       # (F*k*k, N*H*W)
+        y = col2im(cols, (N, self.F, Ho, Wo), self.k, self.k, self.stride, self.pad)
+        y = array_module(y).ascontiguousarray(y)                           # (N, F, Ho, Wo)
+        if "b" in self.params:
+            y += self.params["b"].data[:, None, None]
+        return y
+
+    def backward(self, dy):
+        W = self.params["W"]
+        N, _, Ho, Wo = dy.shape
+        D = im2col(dy, self.k, self.k, self.stride, self.pad)               # (F*k*k, N*H*W)
+        W.grad += (self.X2 @ D.T).reshape(W.data.shape)                     # (C, F, k, k)
+        if "b" in self.params:
+            self.params["b"].grad += dy.sum(axis=(0, 2, 3))                 # (F,)
+        dX2 = W.data.reshape(self.C, -1) @ D                                # (C, N*H*W)
+        H, Wd = conv_output_size(Ho, self.k, self.stride, self.pad), conv_output_size(Wo, self.k, self.stride, self.pad)
+        return _channels_first(dX2, N, self.C, H, Wd)                       # (N, C, H, W)
+
+    def __repr__(self):
+        return f"ConvTranspose2d({self.C}, {self.F}, k={self.k}, s={self.stride}, p={self.pad})"

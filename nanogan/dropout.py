@@ -1,0 +1,39 @@
+"""Inverted dropout."""
+import numpy as np
+
+from .backend import array_module, to_device
+from .module import Module
+
+
+class Dropout(Module):
+    """Zero each element with probability p in training, and scale the rest by 1/(1-p)
+    so that E[y] = x and eval mode is the identity.
+
+    forward:  y = x * m,  m_i = [u_i >= p] / (1 - p),  u_i ~ U[0, 1)
+    backward: dL/dx = dL/dy * m
+
+    The mask is drawn from the run's host generator `rng` (then moved to the device),
+    so a run is reproducible on either device and resumable exactly.
+    """
+
+    def __init__(self, p, rng, dtype=np.float32):
+        super().__init__(dtype)
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p, self.rng = p, rng
+
+    def forward(self, x):
+        self.check_input(x, (None,) * x.ndim)
+        if not self.training or self.p == 0:
+            self.mask = None
+            return x
+        keep = self.rng.random(x.shape, dtype=np.float32) >= self.p          # host, bool
+        mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.p))
+        self.mask = to_device(mask, array_module(x))
+        return x * self.mask
+
+    def backward(self, dy):
+        return dy if self.mask is None else dy * self.mask
+
+    def __repr__(self):
+        return f"Dropout({self.p})"

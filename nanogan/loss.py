@@ -1,0 +1,33 @@
+"""Binary cross-entropy on logits, the GAN loss."""
+from .backend import array_module
+
+
+class BCEWithLogits:
+    """Mean binary cross-entropy between sigmoid(x) and targets t in [0, 1].
+
+    Per element, with p = sigmoid(x):
+        l = -t log p - (1 - t) log(1 - p)
+          = max(x, 0) - x t + log(1 + e^{-|x|})      (the same value, never overflowing)
+    and the loss is the mean over all M elements. Its gradient is
+        dL/dx = (sigmoid(x) - t) / M.
+    Soft targets (e.g. 0.9 for one-sided label smoothing) need no special case.
+
+    Working on logits, rather than on probabilities clipped away from 0 and 1,
+    keeps the gradient alive when the discriminator is very sure: at x = -1e4 with
+    t = 1 the loss is 1e4 and the gradient -1/M, both finite.
+    """
+
+    def forward(self, x, t):
+        """Loss as a 0-d array on x's device (reading it as a float waits for the GPU)."""
+        xp = array_module(x)
+        if x.shape != t.shape:
+            raise ValueError(f"BCEWithLogits: logits {tuple(x.shape)} and targets "
+                             f"{tuple(t.shape)} must have the same shape")
+        self.x, self.t = x, t
+        return (xp.maximum(x, 0) - x * t + xp.log1p(xp.exp(-xp.abs(x)))).mean()
+
+    __call__ = forward
+
+    def backward(self):
+        sig = 0.5 * (1 + array_module(self.x).tanh(0.5 * self.x))   # sigmoid, overflow-free
+        return (sig - self.t) / self.x.size

@@ -1,0 +1,172 @@
+"""What every layer shares: parameters, the train/eval switch, shape checks, Sequential.
+
+The contract of a layer (a `Module`):
+
+- `forward(x)` computes the output and caches exactly what `backward` needs;
+- `backward(dy)` takes dL/dy, returns dL/dx, and **adds** dL/dW into each
+  parameter's `.grad` (it never touches `.data`: updating is the optimizer's job).
+
+Gradients accumulate, as in PyTorch, so a discriminator can see a real batch and
+a fake batch in two passes and step once on the sum; `zero_grad()` clears them.
+"""
+import numpy as np
+
+from .backend import array_module, to_device
+
+
+class Parameter:
+    """A trainable array and the gradient accumulated for it (same shape and dtype)."""
+
+    def __init__(self, data):
+        self.data = data
+        self.grad = array_module(data).zeros_like(data)
+
+    def __repr__(self):
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class. Subclasses fill `self.params` (name -> Parameter) and
+    `self.buffers` (name -> array that is state but not trained, e.g. running means)."""
+
+    def __init__(self, dtype=np.float32):
+        self.params = {}
+        self.buffers = {}
+        self.training = True
+        self.dtype = np.dtype(dtype)
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def children(self):
+        """Sub-modules (only containers have any)."""
+        return []
+
+    # -- bookkeeping, shared by every layer ------------------------------------
+
+    def named_parameters(self, prefix=""):
+        """(name, Parameter) pairs, depth first; names like '3.W' locate them."""
+        for name, p in self.params.items():
+            yield prefix + name, p
+        for i, child in enumerate(self.children()):
+            yield from child.named_parameters(f"{prefix}{i}.")
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix=""):
+        for name, b in self.buffers.items():
+            yield prefix + name, b
+        for i, child in enumerate(self.children()):
+            yield from child.named_buffers(f"{prefix}{i}.")
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    def train(self, mode=True):
+        """Training mode (batch statistics, dropout on) or, with mode=False, eval mode."""
+        self.training = mode
+        for child in self.children():
+            child.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def to(self, xp):
+        """Move every parameter, gradient and buffer to the array module `xp`."""
+        for p in self.params.values():
+            p.data, p.grad = to_device(p.data, xp), to_device(p.grad, xp)
+        for name, b in self.buffers.items():
+            self.buffers[name] = to_device(b, xp)
+        for child in self.children():
+            child.to(xp)
+        return self
+
+    def astype(self, dtype):
+        """Cast parameters and buffers (float64 for gradient checks, float32 to train)."""
+        self.dtype = np.dtype(dtype)
+        for p in self.params.values():
+            p.data, p.grad = p.data.astype(dtype), p.grad.astype(dtype)
+        for name, b in self.buffers.items():
+            self.buffers[name] = b.astype(dtype)
+        for child in self.children():
+            child.astype(dtype)
+        return self
+
+    def state_dict(self):
+        """Every parameter and buffer by name, as arrays on the device they live on."""
+        state = {name: p.data for name, p in self.named_parameters()}
+        state.update(self.named_buffers())
+        return state
+
+    def load_state_dict(self, state):
+        """Copy arrays in by name; every name and shape must match exactly."""
+        own = self.state_dict()
+        missing, unexpected = own.keys() - state.keys(), state.keys() - own.keys()
+        if missing or unexpected:
+            raise ValueError(f"state does not fit {type(self).__name__}: "
+                             f"missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+        for name, target in own.items():
+            if tuple(state[name].shape) != tuple(target.shape):
+                raise ValueError(f"{name}: expected shape {tuple(target.shape)}, "
+                                 f"got {tuple(state[name].shape)}")
+            target[...] = to_device(state[name], array_module(target))  # casts to target's dtype
+
+    def check_input(self, x, shape):
+        """Raise ValueError naming this layer unless `x` has the layer's dtype and `shape`.
+
+        `shape` is a tuple whose entries are ints (must match) or None (any size),
+        e.g. (None, 784) for a batch of flattened images.
+        """
+        ok = x.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, x.shape))
+        if not ok or x.dtype != self.dtype:
+            want = "(" + ", ".join("N" if i == 0 and s is None else "*" if s is None else str(s)
+                                   for i, s in enumerate(shape)) + ")"
+            raise ValueError(f"{self!r}: expected {self.dtype} input of shape {want}, "
+                             f"got {x.dtype} of shape {tuple(x.shape)}")
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class Sequential(Module):
+    """Layers applied in order; backward runs them in reverse.
+
+    forward:  y = f_n(... f_2(f_1(x)))
+    backward: dL/dx = J_1^T (J_2^T (... J_n^T dL/dy)), each J_i^T being f_i.backward
+    """
+
+    def __init__(self, *layers):
+        super().__init__(layers[0].dtype if layers else np.float32)
+        self.layers = list(layers)
+
+    def children(self):
+        return self.layers
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dy):
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __repr__(self):
+        inner = "\n".join(f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential(\n{inner}\n)"

@@ -1,0 +1,38 @@
+"""Layers that only change shape: their backward undoes the reshape."""
+import numpy as np
+
+from .module import Module
+
+
+class Reshape(Module):
+    """(N, *in_shape) -> (N, *shape); backward reshapes the gradient back."""
+
+    def __init__(self, *shape, dtype=np.float32):
+        super().__init__(dtype)
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        if x.ndim < 1 or x.dtype != self.dtype or int(np.prod(x.shape[1:])) != int(np.prod(self.shape)):
+            raise ValueError(f"{self!r}: expected {self.dtype} input of shape (N, ...) with "
+                             f"{int(np.prod(self.shape))} features per example, "
+                             f"got {x.dtype} of shape {tuple(x.shape)}")
+        self.in_shape = x.shape
+        return x.reshape(x.shape[0], *self.shape)
+
+    def backward(self, dy):
+        return dy.reshape(self.in_shape)
+
+    def __repr__(self):
+        return f"Reshape{self.shape}"
+
+
+class Flatten(Module):
+    """(N, C, H, W) -> (N, C*H*W), or any (N, ...) -> (N, prod(...))."""
+
+    def forward(self, x):
+        self.check_input(x, (None,) * max(x.ndim, 2))
+        self.in_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy):
+        return dy.reshape(self.in_shape)

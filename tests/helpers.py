@@ -1,0 +1,66 @@
+"""Shared test tools: the device list and the finite-difference gradient check."""
+import numpy as np
+import pytest
+
+from nanogan.backend import array_module, cuda_available, to_host
+
+# One test body for both devices: parametrise with DEVICES; CUDA skips where absent.
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(
+        not cuda_available(), reason="CUDA case needs CuPy and a visible GPU; neither found here")),
+]
+
+
+def assert_close(analytic, numeric, what, rtol=1e-5, atol=1e-8):
+    """Fail with the worst element and both values when |a - n| > atol + rtol |n| anywhere."""
+    a, n = to_host(analytic).astype(np.float64), to_host(numeric).astype(np.float64)
+    assert a.shape == n.shape, f"{what}: shapes differ, analytic {a.shape} vs numeric {n.shape}"
+    excess = np.abs(a - n) - (atol + rtol * np.abs(n))
+    if a.size and excess.max() > 0:
+        i = np.unravel_index(np.argmax(excess), a.shape)
+        raise AssertionError(f"{what}: worst element {tuple(int(j) for j in i)}: analytic {a[i]!r} "
+                             f"vs numeric {n[i]!r} (|diff| {abs(a[i] - n[i]):.3e}); "
+                             f"{int((excess > 0).sum())} of {a.size} elements out of tolerance")
+
+
+def numeric_grad(f, x, eps=1e-6):
+    """Central differences of the scalar f() w.r.t. every element of x (modified in place
+    and restored). Element by element, so only for tiny arrays."""
+    g = np.zeros(x.shape, dtype=np.float64)
+    flat = x.reshape(-1)  # a view: x is contiguous
+    for i in range(flat.size):
+        old = flat[i].item()
+        flat[i] = old + eps
+        up = float(f())
+        flat[i] = old - eps
+        down = float(f())
+        flat[i] = old
+        g.reshape(-1)[i] = (up - down) / (2 * eps)
+    return g
+
+
+def check_gradients(layer, x, seed=0, eps=1e-6, rtol=1e-5, atol=1e-8, reseed=None):
+    """Check layer.backward against central differences, w.r.t. x and every parameter.
+
+    The scalar is L = sum(G * layer(x)) for a random upstream gradient G (never all
+    ones, which would hide a transposed or mis-summed term), so dL/dy = G.
+    `reseed`, if given, is called before every forward pass (for layers that draw
+    randomness, such as Dropout, so every pass draws the same mask).
+    """
+    xp = array_module(x)
+    assert x.dtype == np.float64 and layer.dtype == np.float64, "gradient checks run in float64"
+    x = xp.ascontiguousarray(x)
+    fwd = (lambda: (reseed(), layer.forward(x))[1]) if reseed else (lambda: layer.forward(x))
+    y = fwd()
+    G = xp.asarray(np.random.default_rng(seed).standard_normal(y.shape))  # float64
+    layer.zero_grad()
+    dx = layer.backward(G)
+    analytic = {"x": to_host(dx)} | {n: to_host(p.grad).copy() for n, p in layer.named_parameters()}
+
+    def loss():
+        return xp.sum(G * fwd())
+
+    assert_close(analytic["x"], numeric_grad(loss, x, eps), f"{layer!r} dL/dx", rtol, atol)
+    for name, p in layer.named_parameters():
+        assert_close(analytic[name], numeric_grad(loss, p.data, eps), f"{layer!r} dL/d{name}", rtol, atol)

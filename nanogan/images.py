@@ -1,0 +1,42 @@
+"""Turning generator outputs into pictures: uint8 digits, grids, PNG and GIF files."""
+import numpy as np
+
+from .backend import to_host
+from .files import atomic_open
+
+
+def to_uint8(images):
+    """Images in [-1, 1], shape (N, 1, H, W) or (N, H, W), any device -> uint8 (N, H, W) on the host."""
+    x = to_host(images).reshape(len(images), *images.shape[-2:])
+    return np.clip(np.rint((x.astype(np.float32) + 1) * 127.5), 0, 255).astype(np.uint8)
+
+
+def grid(images, ncols=None, pad=2):
+    """uint8 (N, H, W) -> one uint8 picture (rows*(H+pad)+pad, ncols*(W+pad)+pad) with a
+    dark border between tiles; ncols defaults to a square-ish layout."""
+    n, h, w = images.shape
+    ncols = ncols or int(np.ceil(np.sqrt(n)))
+    nrows = -(-n // ncols)
+    out = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad), 40, dtype=np.uint8)
+    for k in range(n):
+        r, c = divmod(k, ncols)
+        out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = images[k]
+    return out
+
+
+def save_png(path, picture, scale=2):
+    """Write a uint8 grayscale picture as PNG, each pixel drawn scale x scale."""
+    from PIL import Image  # Pillow comes with matplotlib
+    img = Image.fromarray(np.kron(picture, np.ones((scale, scale), dtype=np.uint8)), mode="L")
+    with atomic_open(path) as f:
+        img.save(f, format="PNG")
+
+
+def save_gif(path, pictures, ms_per_frame=400):
+    """Write equally sized uint8 pictures as a looping animated GIF (the last frame lingers)."""
+    from PIL import Image
+    frames = [Image.fromarray(p, mode="L") for p in pictures]
+    durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 5]
+    with atomic_open(path) as f:
+        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:],
+                       duration=durations, loop=0)

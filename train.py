@@ -1,0 +1,445 @@
+#!/usr/bin/env python
+"""Train a GAN on MNIST with nanogan's hand-written layers.
+
+    python train.py --arch fc --device cpu            # fully connected GAN
+    python train.py --arch dcgan --device cuda        # DCGAN on a GPU
+    python train.py --resume runs/fc-.../checkpoint.npz --epochs 40
+    python train.py --sample-from runs/fc-.../checkpoint.npz --num-samples 100 --sample-out digits.png
+
+Read top to bottom, this file is the whole recipe: the two architectures, the
+losses, the alternating updates, then the bookkeeping of a run (logging, sample
+grids, curves, checkpoints, exact resume).
+"""
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+
+import nanogan as ng
+from nanogan.backend import make_rng, rng_state, set_rng_state, synchronize, to_device, to_host
+from nanogan.batches import iterate, num_batches
+from nanogan.checkpoint import load_checkpoint, save_checkpoint
+from nanogan.datasets import DATASETS, load_dataset
+from nanogan.errors import NanoganError
+from nanogan.files import atomic_open
+from nanogan.images import grid, save_gif, save_png, to_uint8
+from nanogan.plots import plot_curves
+
+
+# --------------------------------------------------------------------------------------
+# The two architectures. G maps noise z (N, z_dim) to images (N, 1, 28, 28) in [-1, 1];
+# D maps images to one logit each (N, 1). Both are plain Sequentials of nanogan layers.
+# --------------------------------------------------------------------------------------
+
+def build_fc(rng, z_dim=100):
+    """The fully connected GAN (as in Goodfellow et al. 2014's MNIST models, sized as the
+    common PyTorch/Keras MNIST GAN examples): LeakyReLU(0.2) hidden layers, tanh output,
+    dropout 0.3 in D so that it does not simply memorise the training digits."""
+    G = ng.Sequential(
+        ng.Dense(z_dim, 256, rng), ng.LeakyReLU(0.2),
+        ng.Dense(256, 512, rng), ng.LeakyReLU(0.2),
+        ng.Dense(512, 1024, rng), ng.LeakyReLU(0.2),
+        ng.Dense(1024, 784, rng), ng.Tanh(),
+        ng.Reshape(1, 28, 28))                                        # (N, 1, 28, 28)
+    D = ng.Sequential(
+        ng.Flatten(),                                                 # (N, 784)
+        ng.Dense(784, 1024, rng), ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
+        ng.Dense(1024, 512, rng), ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
+        ng.Dense(512, 256, rng), ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
+        ng.Dense(256, 1, rng))                                        # (N, 1) logits
+    return G, D
+
+
+def build_dcgan(rng, z_dim=100):
+    """DCGAN (Radford et al. 2016) at MNIST's native 28x28: G upsamples 7 -> 14 -> 28 with
+    stride-2 transposed convolutions, BatchNorm and ReLU; D downsamples 28 -> 14 -> 7 with
+    stride-2 convolutions and LeakyReLU(0.2), no pooling; weights N(0, 0.02) throughout.
+    D uses dropout rather than BatchNorm, so real and fake batches never mix statistics."""
+    G = ng.Sequential(
+        ng.Dense(z_dim, 128 * 7 * 7, rng, init="dcgan"), ng.BatchNorm(128 * 7 * 7), ng.ReLU(),
+        ng.Reshape(128, 7, 7),                                        # (N, 128, 7, 7)
+        ng.ConvTranspose2d(128, 64, 4, rng, stride=2, padding=1),     # (N, 64, 14, 14)
+        ng.BatchNorm(64), ng.ReLU(),
+        ng.ConvTranspose2d(64, 1, 4, rng, stride=2, padding=1),       # (N, 1, 28, 28)
+        ng.Tanh())
+    D = ng.Sequential(
+        ng.Conv2d(1, 64, 4, rng, stride=2, padding=1),                # (N, 64, 14, 14)
+        ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
+        ng.Conv2d(64, 128, 4, rng, stride=2, padding=1),              # (N, 128, 7, 7)
+        ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
+        ng.Flatten(),                                                 # (N, 6272)
+        ng.Dense(128 * 7 * 7, 1, rng, init="dcgan"))                  # (N, 1) logits
+    return G, D
+
+
+ARCHS = {"fc": build_fc, "dcgan": build_dcgan}
+
+
+# --------------------------------------------------------------------------------------
+# One training step: D learns to tell real from fake, then G learns to fool D.
+# --------------------------------------------------------------------------------------
+
+class GAN:
+    """The two networks, their optimizers and the loss, on one device."""
+
+    def __init__(self, arch, rng, xp, z_dim=100, lr=2e-4, betas=(0.5, 0.999), real_label=1.0):
+        self.G, self.D = ARCHS[arch](rng, z_dim)
+        self.G.to(xp), self.D.to(xp)
+        self.opt_G = ng.Adam(self.G.parameters(), lr, betas)
+        self.opt_D = ng.Adam(self.D.parameters(), lr, betas)
+        self.bce = ng.BCEWithLogits()
+        self.xp, self.z_dim, self.real_label = xp, z_dim, real_label
+
+    def noise(self, n, rng):
+        """z ~ N(0, I), (n, z_dim) float32, drawn on the host from the run's generator."""
+        return to_device(rng.standard_normal((n, self.z_dim), dtype=np.float32), self.xp)
+
+    def step(self, x_real, rng):
+        """One alternating update on a real batch x_real (B, 1, 28, 28).
+
+        D minimises  BCE(D(x), 1) + BCE(D(G(z)), 0)     (real_label < 1: one-sided smoothing)
+        G minimises  BCE(D(G(z)), 1) = -mean log sigmoid(D(G(z)))
+        The second is the "non-saturating" G loss (Goodfellow et al. 2014, sec. 3): it has
+        strong gradients exactly when D confidently rejects G's samples, early in training.
+
+        Returns a device array of 6 statistics: D loss, G loss, mean D(x), mean D(G(z)),
+        D's accuracy on the real batch and on the fake batch.
+        """
+        xp, B = self.xp, len(x_real)
+        ones = xp.full((B, 1), self.real_label, dtype=np.float32)
+        zeros = xp.zeros((B, 1), dtype=np.float32)
+        fake = self.G.forward(self.noise(B, rng))                     # (B, 1, 28, 28)
+
+        # D step: real and fake in separate passes; the gradients add up in D's .grad
+        self.D.zero_grad()
+        logit_real = self.D.forward(x_real)                           # (B, 1)
+        loss_real = self.bce(logit_real, ones)
+        self.D.backward(self.bce.backward())
+        logit_fake = self.D.forward(fake)                             # fake is just data to D here
+        loss_fake = self.bce(logit_fake, zeros)
+        self.D.backward(self.bce.backward())
+        self.opt_D.step()
+
+        # G step: through the updated D into G; D's gradients from this pass are discarded
+        # (zeroed at the start of the next D step), G reuses the forward pass above.
+        self.G.zero_grad()
+        logit_gen = self.D.forward(fake)
+        loss_G = self.bce(logit_gen, xp.ones((B, 1), dtype=np.float32))
+        self.G.backward(self.D.backward(self.bce.backward()))
+        self.opt_G.step()
+
+        sig = lambda t: 0.5 * (1 + xp.tanh(0.5 * t))  # noqa: E731  (overflow-free sigmoid)
+        return xp.stack([loss_real + loss_fake, loss_G, sig(logit_real).mean(), sig(logit_fake).mean(),
+                         (logit_real > 0).mean(dtype=np.float32), (logit_fake < 0).mean(dtype=np.float32)])
+
+    def sample(self, z):
+        """G(z) in eval mode (BatchNorm on its running statistics), as device images."""
+        self.G.eval()
+        out = [self.G.forward(z[i:i + 500]) for i in range(0, len(z), 500)]
+        self.G.train()
+        return self.xp.concatenate(out)
+
+    # -- what a checkpoint holds
+    def models(self):
+        return {"G": self.G, "D": self.D}
+
+    def optimizers(self):
+        return {"optG": self.opt_G, "optD": self.opt_D}
+
+    def load(self, ck):
+        for prefix, obj in {**self.models(), **self.optimizers()}.items():
+            obj.load_state_dict(ck[prefix])
+
+
+# --------------------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------------------
+
+# hyper-parameters that define a run: a resumed run takes them from its checkpoint
+HYPER = {"arch": "fc", "batch_size": 128, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "z_dim": 100,
+         "seed": 0, "real_label": 1.0, "dataset": "mnist", "limit": None}
+CSV_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "acc_real", "acc_fake",
+               "seconds", "images_per_second"]
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        description="Train a GAN on MNIST with nanogan, or draw samples from a checkpoint.")
+    p.add_argument("--arch", choices=sorted(ARCHS), default=None,
+                   help=f"fc: fully connected GAN; dcgan: convolutional GAN (default {HYPER['arch']})")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to compute (default cpu)")
+    p.add_argument("--epochs", type=int, default=20, help="train until this many epochs are done (default 20)")
+    p.add_argument("--batch-size", type=int, default=None, help=f"images per step (default {HYPER['batch_size']})")
+    p.add_argument("--lr", type=float, default=None, help=f"Adam learning rate, both nets (default {HYPER['lr']})")
+    p.add_argument("--beta1", type=float, default=None, help=f"Adam beta1 (default {HYPER['beta1']})")
+    p.add_argument("--beta2", type=float, default=None, help=f"Adam beta2 (default {HYPER['beta2']})")
+    p.add_argument("--z-dim", type=int, default=None, help=f"noise dimensions (default {HYPER['z_dim']})")
+    p.add_argument("--real-label", type=float, default=None,
+                   help="D's target for real images; 0.9 is one-sided label smoothing (default 1.0)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the run's one random generator (default 0)")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default=None, help="training data (default mnist)")
+    p.add_argument("--data-dir", default=None,
+                   help="directory holding (or to download) the IDX files; default: $NANOGAN_DATA_DIR, "
+                        "else the copy shipped with nanogan")
+    p.add_argument("--limit", type=int, default=None, help="train on the first N training images only")
+    p.add_argument("--out", default=None, help="run directory (default runs/<arch>-<date>-<time>)")
+    p.add_argument("--resume", metavar="CKPT", default=None,
+                   help="continue the run saved in CKPT (its hyper-parameters are kept)")
+    p.add_argument("--save-every", type=int, default=0,
+                   help="also keep checkpoints/epoch_NNN.npz every this many epochs (0: only the latest)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar within an epoch")
+    p.add_argument("--sample-from", metavar="CKPT", default=None,
+                   help="do not train: draw --num-samples images from CKPT's generator into --sample-out")
+    p.add_argument("--num-samples", type=int, default=64, help="with --sample-from: how many images")
+    p.add_argument("--sample-out", metavar="FILE", default=None,
+                   help="with --sample-from: FILE.npy gets uint8 (N, 28, 28), FILE.png a grid")
+    return p.parse_args(argv)
+
+
+def fail(message):
+    raise NanoganError(message)
+
+
+def validate(args):
+    """Every check that needs no data, before anything is loaded or written."""
+    if args.sample_from:
+        if args.num_samples < 1:
+            fail(f"--num-samples must be a positive integer, got {args.num_samples}.")
+        if not args.sample_out or os.path.splitext(args.sample_out)[1].lower() not in (".npy", ".png"):
+            fail("--sample-from needs --sample-out FILE ending in .npy (uint8 array) or .png (grid).")
+        return
+    if args.epochs < 1:
+        fail(f"--epochs must be a positive integer, got {args.epochs}.")
+    for name in ("batch_size", "z_dim", "limit"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            fail(f"--{name.replace('_', '-')} must be a positive integer, got {value}.")
+    if args.lr is not None and not args.lr > 0:
+        fail(f"--lr must be positive, got {args.lr}.")
+    for name in ("beta1", "beta2"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value < 1:
+            fail(f"--{name} must be in [0, 1), got {value}.")
+    if args.real_label is not None and not 0 < args.real_label <= 1:
+        fail(f"--real-label must be in (0, 1], got {args.real_label}.")
+
+
+def run_config(args, ck):
+    """The run's hyper-parameters: the checkpoint's when resuming (a different value given
+    on the command line is refused, since it would not continue the same run), else the
+    command line's over the defaults."""
+    given = {k: getattr(args, k) for k in HYPER if getattr(args, k) is not None}
+    if ck is None:
+        return {**HYPER, **given, "epochs": args.epochs}
+    config = ck["config"]
+    for k, v in given.items():
+        if config.get(k) != v:
+            flag = "--" + k.replace("_", "-")
+            fail(f"checkpoint {args.resume} was trained with {flag} {config.get(k)}, not {v}; "
+                 f"drop {flag} to resume it, or start a new run.")
+    if args.epochs <= ck["epoch"]:
+        fail(f"checkpoint {args.resume} has already done {ck['epoch']} epochs; "
+             f"pass --epochs larger than that to train on.")
+    return {**config, "epochs": args.epochs}
+
+
+def prepare_out_dir(args, config):
+    """The run directory's path, refusing one that already holds another run."""
+    if args.resume:
+        return args.out or os.path.dirname(os.path.abspath(args.resume))
+    out = args.out or os.path.join("runs", f"{config['arch']}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if os.path.exists(os.path.join(out, "checkpoint.npz")) or os.path.exists(os.path.join(out, "metrics.csv")):
+        fail(f"{out} already holds a run; continue it with --resume {os.path.join(out, 'checkpoint.npz')} "
+             "or choose another --out.")
+    if os.path.exists(out) and not os.path.isdir(out):
+        fail(f"--out {out} is a file, not a directory.")
+    parent = os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.access(parent, os.W_OK) or (os.path.isdir(out) and not os.access(out, os.W_OK)):
+        fail(f"cannot write the run directory {out}: permission denied; choose another --out.")
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# A run
+# --------------------------------------------------------------------------------------
+
+class Progress:
+    """A one-line progress bar on stderr, redrawn at most 4 times a second."""
+
+    def __init__(self, enabled, epoch, epochs, total):
+        self.enabled, self.epoch, self.epochs, self.total = enabled, epoch, epochs, total
+        self.last = 0.0
+
+    def update(self, done, totals, images, seconds):
+        now = time.perf_counter()
+        if not self.enabled or (now - self.last < 0.25 and done < self.total):
+            return
+        self.last = now
+        d, g = (to_host(totals[:2]) / max(done, 1)).tolist()
+        bar = "#" * (20 * done // self.total)
+        sys.stderr.write(f"\repoch {self.epoch}/{self.epochs} [{bar:<20}] {done}/{self.total}  "
+                         f"D {d:.3f}  G {g:.3f}  {images / max(seconds, 1e-9):.0f} img/s ")
+        sys.stderr.flush()
+
+    def close(self):
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 100 + "\r")
+
+
+def write_csv(path, rows):
+    with atomic_open(path, "w") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def read_csv(path, upto):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return [r for r in csv.DictReader(f) if int(r["epoch"]) <= upto]
+
+
+def save_samples(gan, fixed_z, out, epoch):
+    """The fixed noise batch through G as an 8x8 grid; then the GIF of all grids so far."""
+    save_png(os.path.join(out, "samples", f"epoch_{epoch:03d}.png"), grid(to_uint8(gan.sample(fixed_z)), 8))
+    from PIL import Image
+    files = sorted(f for f in os.listdir(os.path.join(out, "samples")) if f.endswith(".png"))
+    save_gif(os.path.join(out, "training.gif"),
+             [np.asarray(Image.open(os.path.join(out, "samples", f))) for f in files])
+
+
+def train(args):
+    ck = load_checkpoint(args.resume) if args.resume else None
+    config = run_config(args, ck)
+    out = prepare_out_dir(args, config)
+    xp = ng.get_xp(args.device)
+
+    images, labels = load_dataset(config["dataset"], "train", args.data_dir)  # (60000, 1, 28, 28) float32
+    if config["limit"]:
+        images, labels = images[:config["limit"]], labels[:config["limit"]]
+    if config["batch_size"] > len(images):
+        fail(f"--batch-size {config['batch_size']} is larger than the {len(images)} training images.")
+    images, labels = to_device(images, xp), to_device(labels, xp)  # 188 MB: fits any GPU; batches sliced there
+
+    rng = make_rng(config["seed"])
+    gan = GAN(config["arch"], rng, xp, config["z_dim"], config["lr"], (config["beta1"], config["beta2"]),
+              config["real_label"])
+    # the noise behind every epoch's sample grid: its own generator, so it is the same each epoch
+    fixed_z = to_device(make_rng([config["seed"], 1]).standard_normal((64, config["z_dim"]), dtype=np.float32), xp)
+    start = 0
+    if ck is not None:
+        try:
+            gan.load(ck)
+        except (KeyError, ValueError) as e:
+            fail(f"checkpoint {args.resume} does not fit a {config['arch']} GAN ({e}); it is damaged.")
+        set_rng_state(rng, ck["rng"])
+        start = ck["epoch"]
+
+    created = not os.path.isdir(out)
+    os.makedirs(os.path.join(out, "samples"), exist_ok=True)
+    ckpt_path = os.path.join(out, "checkpoint.npz")
+    rows = read_csv(os.path.join(out, "metrics.csv"), start)
+    saved_any = ck is not None
+
+    def checkpoint(epoch, path=ckpt_path):
+        save_checkpoint(path, {**config, "device": args.device}, epoch, rng_state(rng),
+                        gan.models(), gan.optimizers())
+
+    steps = num_batches(len(images), config["batch_size"])
+    print(f"training {config['arch']} on {len(images)} {config['dataset']} images, {steps} steps/epoch, "
+          f"device {args.device}, run directory {out}", flush=True)
+    try:
+        with open(os.path.join(out, "config.json"), "w") as f:
+            json.dump({**config, "device": args.device}, f, indent=2)
+        if start == 0:
+            save_samples(gan, fixed_z, out, 0)
+        for epoch in range(start + 1, config["epochs"] + 1):
+            bar = Progress(sys.stderr.isatty() and not args.no_progress, epoch, config["epochs"], steps)
+            totals = xp.zeros(6, dtype=np.float32)
+            synchronize(xp)
+            t0 = time.perf_counter()
+            for i, (x, _) in enumerate(iterate(images, labels, config["batch_size"], rng, xp), 1):
+                totals += gan.step(x, rng)
+                bar.update(i, totals, i * config["batch_size"], time.perf_counter() - t0)
+            synchronize(xp)
+            seconds = time.perf_counter() - t0
+            bar.close()
+            stats = to_host(totals) / steps
+            if not np.isfinite(stats).all():
+                fail(f"training diverged in epoch {epoch} (D loss {stats[0]}, G loss {stats[1]}); "
+                     + (f"the last good checkpoint, {ckpt_path}, is kept; " if saved_any else "")
+                     + "try a lower --lr.")
+            row = dict(zip(CSV_COLUMNS, [epoch, *(f"{v:.5f}" for v in stats), f"{seconds:.2f}",
+                                         f"{steps * config['batch_size'] / seconds:.0f}"]))
+            rows.append(row)
+            print(f"epoch {epoch:3d}/{config['epochs']}  D loss {stats[0]:.3f}  G loss {stats[1]:.3f}  "
+                  f"D(x) {stats[2]:.3f}  D(G(z)) {stats[3]:.3f}  D acc real {stats[4]:.3f} "
+                  f"fake {stats[5]:.3f}  {seconds:.1f} s  {float(row['images_per_second']):.0f} img/s",
+                  flush=True)
+            checkpoint(epoch)
+            saved_any = True
+            if args.save_every and epoch % args.save_every == 0:
+                os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
+                checkpoint(epoch, os.path.join(out, "checkpoints", f"epoch_{epoch:03d}.npz"))
+            write_csv(os.path.join(out, "metrics.csv"), rows)
+            save_samples(gan, fixed_z, out, epoch)
+            plot_curves(os.path.join(out, "curves.png"), rows, f"nanogan {config['arch']} on {config['dataset']}")
+    except KeyboardInterrupt:
+        bar.close() if "bar" in locals() else None
+        checkpoint(len(rows))  # mid-epoch weights; resuming restarts the unfinished epoch from them
+        print(f"\ninterrupted: saved {ckpt_path}; continue with --resume {ckpt_path}", file=sys.stderr)
+        return 130
+    except BaseException:
+        if created and not saved_any:  # nothing worth keeping: leave no half-made run directory
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    print(f"done: {out} (checkpoint.npz, metrics.csv, curves.png, samples/, training.gif)")
+    return 0
+
+
+def sample(args):
+    """Draw --num-samples images from a checkpoint's generator, without training."""
+    ck = load_checkpoint(args.sample_from)
+    config = ck["config"]
+    if config.get("arch") not in ARCHS:
+        fail(f"checkpoint {args.sample_from} holds an unknown architecture {config.get('arch')!r}.")
+    xp = ng.get_xp(args.device)
+    gan = GAN(config["arch"], make_rng(0), xp, config["z_dim"])
+    try:
+        gan.G.load_state_dict(ck["G"])
+    except (KeyError, ValueError) as e:
+        fail(f"checkpoint {args.sample_from} does not fit a {config['arch']} generator ({e}).")
+    seed = args.seed if args.seed is not None else 0
+    digits = to_uint8(gan.sample(gan.noise(args.num_samples, make_rng(seed))))  # (N, 28, 28) uint8
+    folder = os.path.dirname(os.path.abspath(args.sample_out))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        fail(f"cannot write {args.sample_out}: its directory does not exist or is not writable.")
+    if args.sample_out.lower().endswith(".npy"):
+        with atomic_open(args.sample_out) as f:
+            np.save(f, digits)
+    else:
+        save_png(args.sample_out, grid(digits))
+    print(f"wrote {args.num_samples} samples to {args.sample_out}")
+    return 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        validate(args)
+        return sample(args) if args.sample_from else train(args)
+    except NanoganError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -261,8 +261,10 @@ def prepare_out_dir(args, config):
     parent = os.path.dirname(os.path.abspath(out))
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
-    if not os.access(parent, os.W_OK) or (os.path.isdir(out) and not os.access(out, os.W_OK)):
-        fail(f"cannot write the run directory {out}: permission denied; choose another --out.")
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK) or \
+            (os.path.isdir(out) and not os.access(out, os.W_OK)):
+        fail(f"cannot write the run directory {out}: {parent} is not a writable directory; "
+             "choose another --out.")
     return out
 
 
@@ -344,7 +346,10 @@ def train(args):
         start = ck["epoch"]
 
     created = not os.path.isdir(out)
-    os.makedirs(os.path.join(out, "samples"), exist_ok=True)
+    try:
+        os.makedirs(os.path.join(out, "samples"), exist_ok=True)
+    except OSError as e:
+        fail(f"cannot create the run directory {out} ({e.strerror}); choose another --out.")
     ckpt_path = os.path.join(out, "checkpoint.npz")
     rows = read_csv(os.path.join(out, "metrics.csv"), start)
     saved_any = ck is not None

@@ -1,0 +1,131 @@
+"""train.py through its real command line: artifacts, exact resume, sampling, bad input."""
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nanogan.checkpoint import load_checkpoint
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = ["--limit", "128", "--batch-size", "32", "--no-progress"]
+
+
+def run(*args, cwd=None):
+    """python train.py ARGS; returns (exit code, stdout, stderr)."""
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *map(str, args)],
+                       capture_output=True, text=True, cwd=cwd or ROOT, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def ok(*args):
+    code, out, err = run(*args)
+    assert code == 0, f"exit {code}\nstdout:\n{out}\nstderr:\n{err}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def fc_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fc") / "run"
+    ok("--arch", "fc", "--epochs", 2, "--out", out, *SMALL)
+    return out
+
+
+@pytest.mark.parametrize("arch", ["fc", "dcgan"])
+def test_smoke_artifacts(arch, tmp_path, fc_run):
+    out = fc_run if arch == "fc" else tmp_path / "run"
+    if arch != "fc":
+        ok("--arch", arch, "--epochs", 2, "--out", out, *SMALL)
+    for epoch in range(3):  # the grid before training, then one per epoch
+        with Image.open(out / "samples" / f"epoch_{epoch:03d}.png") as im:
+            assert im.format == "PNG" and im.mode == "L" and im.size[0] > 8 * 28, (im.format, im.mode, im.size)
+    with Image.open(out / "training.gif") as gif:
+        assert gif.format == "GIF" and gif.n_frames == 3, (gif.format, gif.n_frames)
+    with Image.open(out / "curves.png") as im:
+        assert im.format == "PNG"
+    with open(out / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert list(rows[0]) == ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "acc_real", "acc_fake",
+                             "seconds", "images_per_second"]
+    assert all(np.isfinite(float(v)) for r in rows for v in r.values())
+    ck = load_checkpoint(out / "checkpoint.npz")
+    assert ck["epoch"] == 2 and ck["config"]["arch"] == arch
+    assert ck["G"] and ck["D"] and int(ck["optG"]["t"]) == 2 * (128 // 32)
+    assert all(v.dtype == np.float32 for v in ck["G"].values())
+    assert (out / "config.json").exists()
+    assert not [f for f in os.listdir(out) if f.endswith(".part")], "temporary files left behind"
+
+
+@pytest.mark.parametrize("arch", ["fc", "dcgan"])
+def test_resume_is_exact(arch, tmp_path):
+    """2 epochs straight == 1 epoch, stop, resume for the 2nd: bit-identical weights and state."""
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    ok("--arch", arch, "--epochs", 2, "--out", straight, *SMALL)
+    ok("--arch", arch, "--epochs", 1, "--out", split, *SMALL)
+    ok("--resume", split / "checkpoint.npz", "--epochs", 2, "--no-progress")
+    a = np.load(straight / "checkpoint.npz", allow_pickle=False)
+    b = np.load(split / "checkpoint.npz", allow_pickle=False)
+    assert sorted(a.files) == sorted(b.files)
+    differ = [k for k in a.files if k != "config" and not np.array_equal(a[k], b[k])]
+    assert not differ, f"resumed run differs from the straight one in {differ}"
+
+
+def test_same_seed_same_run(tmp_path, fc_run):
+    ok("--arch", "fc", "--epochs", 2, "--out", tmp_path / "again", *SMALL)
+    a = np.load(fc_run / "checkpoint.npz")
+    b = np.load(tmp_path / "again" / "checkpoint.npz")
+    assert all(np.array_equal(a[k], b[k]) for k in a.files if k.startswith(("G/", "D/")))
+
+
+def test_sample_command(tmp_path, fc_run):
+    ok("--sample-from", fc_run / "checkpoint.npz", "--num-samples", 7, "--sample-out", tmp_path / "s.npy")
+    s = np.load(tmp_path / "s.npy", allow_pickle=False)
+    assert s.shape == (7, 28, 28) and s.dtype == np.uint8, (s.shape, s.dtype)
+    ok("--sample-from", fc_run / "checkpoint.npz", "--num-samples", 10, "--sample-out", tmp_path / "s.png")
+    with Image.open(tmp_path / "s.png") as im:
+        assert im.format == "PNG"
+
+
+def expect_error(*args, must_say, leaves=None):
+    code, out, err = run(*args)
+    assert code != 0, f"expected failure, got exit 0\n{out}"
+    assert "Traceback" not in err, err
+    lines = [l for l in err.strip().splitlines() if l.startswith("error:") or "error:" in l]
+    assert len(lines) == 1 and must_say in lines[0], f"stderr was:\n{err}"
+    if leaves is not None:
+        assert not os.path.exists(leaves), f"{leaves} was left behind"
+
+
+def test_bad_input(tmp_path, fc_run):
+    out = tmp_path / "run"
+    expect_error("--arch", "gan9", "--out", out, must_say="invalid choice", leaves=out)
+    expect_error("--device", "tpu", "--out", out, must_say="invalid choice", leaves=out)
+    expect_error("--epochs", 0, "--out", out, must_say="--epochs must be a positive", leaves=out)
+    expect_error("--batch-size", -3, "--out", out, must_say="--batch-size must be a positive", leaves=out)
+    expect_error("--limit", 100, "--batch-size", 128, "--out", out, must_say="larger than the 100", leaves=out)
+    expect_error("--resume", fc_run / "checkpoint.npz", "--arch", "dcgan", "--epochs", 3,
+                 must_say="trained with --arch fc")
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 this is not a zip archive")
+    expect_error("--resume", bad, "--epochs", 3, must_say="corrupt")
+    half = tmp_path / "half.npz"
+    half.write_bytes((fc_run / "checkpoint.npz").read_bytes()[:5000])
+    expect_error("--sample-from", half, "--sample-out", tmp_path / "x.npy", must_say="corrupt")
+    expect_error("--sample-from", fc_run / "checkpoint.npz", "--sample-out", tmp_path / "x.jpg",
+                 must_say=".npy")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    expect_error("--out", blocker / "run", "--epochs", 1, *SMALL, must_say="cannot write")
+    expect_error("--out", fc_run, "--epochs", 1, *SMALL, must_say="already holds a run")
+
+
+def test_cuda_without_gpu_is_one_sentence(tmp_path):
+    from nanogan.backend import cuda_available
+    if cuda_available():
+        pytest.skip("a GPU is present, so --device cuda works here")
+    expect_error("--device", "cuda", "--out", tmp_path / "run", *SMALL, must_say="--device cuda",
+                 leaves=tmp_path / "run")

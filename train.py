@@ -36,19 +36,20 @@ from nanogan.plots import plot_curves
 # D maps images to one logit each (N, 1). Both are plain Sequentials of nanogan layers.
 # --------------------------------------------------------------------------------------
 
-def build_fc(rng, z_dim=100):
+def build_fc(rng, z_dim=100, n_classes=0):
     """The fully connected GAN (as in Goodfellow et al. 2014's MNIST models, sized as the
     common PyTorch/Keras MNIST GAN examples): LeakyReLU(0.2) hidden layers, tanh output,
-    dropout 0.3 in D so that it does not simply memorise the training digits."""
+    dropout 0.3 in D so that it does not simply memorise the training digits.
+    n_classes > 0 widens both inputs for a one-hot label (the conditional GAN below)."""
     G = ng.Sequential(
-        ng.Dense(z_dim, 256, rng), ng.LeakyReLU(0.2),
+        ng.Dense(z_dim + n_classes, 256, rng), ng.LeakyReLU(0.2),
         ng.Dense(256, 512, rng), ng.LeakyReLU(0.2),
         ng.Dense(512, 1024, rng), ng.LeakyReLU(0.2),
         ng.Dense(1024, 784, rng), ng.Tanh(),
         ng.Reshape(1, 28, 28))                                        # (N, 1, 28, 28)
     D = ng.Sequential(
-        ng.Flatten(),                                                 # (N, 784)
-        ng.Dense(784, 1024, rng), ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
+        ng.Flatten(),                                                 # (N, 784 + n_classes)
+        ng.Dense(784 + n_classes, 1024, rng), ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
         ng.Dense(1024, 512, rng), ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
         ng.Dense(512, 256, rng), ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
         ng.Dense(256, 1, rng))                                        # (N, 1) logits
@@ -77,7 +78,15 @@ def build_dcgan(rng, z_dim=100):
     return G, D
 
 
-ARCHS = {"fc": build_fc, "dcgan": build_dcgan}
+def build_cgan(rng, z_dim=100):
+    """A class-conditional GAN (Mirza & Osindero 2014): the FC GAN with a one-hot digit
+    label (10 values) joined to G's noise and to D's flattened image, so that G learns
+    p(x | digit) and D judges whether an image is a real example *of that digit*.
+    GAN.step does the joining; here only the input widths grow by 10."""
+    return build_fc(rng, z_dim, n_classes=10)
+
+
+ARCHS = {"fc": build_fc, "dcgan": build_dcgan, "cgan": build_cgan}
 
 
 # --------------------------------------------------------------------------------------
@@ -94,13 +103,32 @@ class GAN:
         self.opt_D = ng.Adam(self.D.parameters(), lr, betas)
         self.bce = ng.BCEWithLogits()
         self.xp, self.z_dim, self.real_label = xp, z_dim, real_label
+        self.conditional = arch == "cgan"
 
     def noise(self, n, rng):
         """z ~ N(0, I), (n, z_dim) float32, drawn on the host from the run's generator."""
         return to_device(rng.standard_normal((n, self.z_dim), dtype=np.float32), self.xp)
 
-    def step(self, x_real, rng):
-        """One alternating update on a real batch x_real (B, 1, 28, 28).
+    # The conditional GAN joins a one-hot label to each network's input; for the others
+    # these three are the plain forward and backward passes.
+    def _join(self, a, y):
+        """a (N, K) and labels y (N,) -> (N, K + 10): a with the one-hot digit appended."""
+        return self.xp.concatenate([a, self.xp.eye(10, dtype=a.dtype)[y]], axis=1)
+
+    def generate(self, z, y=None):
+        return self.G.forward(self._join(z, y) if self.conditional else z)    # (N, 1, 28, 28)
+
+    def discriminate(self, x, y=None):
+        return self.D.forward(self._join(x.reshape(len(x), -1), y) if self.conditional else x)  # (N, 1)
+
+    def d_backward(self, dlogits):
+        """Backward through D; returns dL/dx for the image part of D's input."""
+        d_in = self.D.backward(dlogits)
+        return d_in[:, :784].reshape(-1, 1, 28, 28) if self.conditional else d_in
+
+    def step(self, x_real, rng, y_real=None):
+        """One alternating update on a real batch x_real (B, 1, 28, 28) (with its labels
+        y_real (B,) for the conditional GAN, whose fakes get labels drawn uniformly).
 
         D minimises  BCE(D(x), 1) + BCE(D(G(z)), 0)     (real_label < 1: one-sided smoothing)
         G minimises  BCE(D(G(z)), 1) = -mean log sigmoid(D(G(z)))
@@ -113,14 +141,15 @@ class GAN:
         xp, B = self.xp, len(x_real)
         ones = xp.full((B, 1), self.real_label, dtype=np.float32)
         zeros = xp.zeros((B, 1), dtype=np.float32)
-        fake = self.G.forward(self.noise(B, rng))                     # (B, 1, 28, 28)
+        y_fake = to_device(rng.integers(0, 10, B), xp) if self.conditional else None
+        fake = self.generate(self.noise(B, rng), y_fake)                # (B, 1, 28, 28)
 
         # D step: real and fake in separate passes; the gradients add up in D's .grad
         self.D.zero_grad()
-        logit_real = self.D.forward(x_real)                           # (B, 1)
+        logit_real = self.discriminate(x_real, y_real)                  # (B, 1)
         loss_real = self.bce(logit_real, ones)
         self.D.backward(self.bce.backward())
-        logit_fake = self.D.forward(fake)                             # fake is just data to D here
+        logit_fake = self.discriminate(fake, y_fake)                    # fake is just data to D here
         loss_fake = self.bce(logit_fake, zeros)
         self.D.backward(self.bce.backward())
         self.opt_D.step()
@@ -128,19 +157,20 @@ class GAN:
         # G step: through the updated D into G; D's gradients from this pass are discarded
         # (zeroed at the start of the next D step), G reuses the forward pass above.
         self.G.zero_grad()
-        logit_gen = self.D.forward(fake)
+        logit_gen = self.discriminate(fake, y_fake)
         loss_G = self.bce(logit_gen, xp.ones((B, 1), dtype=np.float32))
-        self.G.backward(self.D.backward(self.bce.backward()))
+        self.G.backward(self.d_backward(self.bce.backward()))
         self.opt_G.step()
 
         sig = lambda t: 0.5 * (1 + xp.tanh(0.5 * t))  # noqa: E731  (overflow-free sigmoid)
         return xp.stack([loss_real + loss_fake, loss_G, sig(logit_real).mean(), sig(logit_fake).mean(),
                          (logit_real > 0).mean(dtype=np.float32), (logit_fake < 0).mean(dtype=np.float32)])
 
-    def sample(self, z):
-        """G(z) in eval mode (BatchNorm on its running statistics), as device images."""
+    def sample(self, z, y=None):
+        """G(z) (given digits y for the conditional GAN) in eval mode, i.e. BatchNorm on its
+        running statistics, so a sample does not depend on the others in its batch."""
         self.G.eval()
-        out = [self.G.forward(z[i:i + 500]) for i in range(0, len(z), 500)]
+        out = [self.generate(z[i:i + 500], None if y is None else y[i:i + 500]) for i in range(0, len(z), 500)]
         self.G.train()
         return self.xp.concatenate(out)
 
@@ -171,7 +201,8 @@ def parse_args(argv):
     p = argparse.ArgumentParser(
         description="Train a GAN on MNIST with nanogan, or draw samples from a checkpoint.")
     p.add_argument("--arch", choices=sorted(ARCHS), default=None,
-                   help=f"fc: fully connected GAN; dcgan: convolutional GAN (default {HYPER['arch']})")
+                   help="fc: fully connected GAN; dcgan: convolutional GAN; cgan: class-conditional "
+                        f"(fully connected) GAN (default {HYPER['arch']})")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to compute (default cpu)")
     p.add_argument("--epochs", type=int, default=20, help="train until this many epochs are done (default 20)")
     p.add_argument("--batch-size", type=int, default=None, help=f"images per step (default {HYPER['batch_size']})")
@@ -196,6 +227,8 @@ def parse_args(argv):
     p.add_argument("--sample-from", metavar="CKPT", default=None,
                    help="do not train: draw --num-samples images from CKPT's generator into --sample-out")
     p.add_argument("--num-samples", type=int, default=64, help="with --sample-from: how many images")
+    p.add_argument("--digit", type=int, choices=range(10), default=None, metavar="0-9",
+                   help="with --sample-from a cgan checkpoint: draw only this digit (default: 0-9 in turn)")
     p.add_argument("--sample-out", metavar="FILE", default=None,
                    help="with --sample-from: FILE.npy gets uint8 (N, 28, 28), FILE.png a grid")
     return p.parse_args(argv)
@@ -309,9 +342,22 @@ def read_csv(path, upto):
         return [r for r in csv.DictReader(f) if int(r["epoch"]) <= upto]
 
 
-def save_samples(gan, fixed_z, out, epoch):
-    """The fixed noise batch through G as an 8x8 grid; then the GIF of all grids so far."""
-    save_png(os.path.join(out, "samples", f"epoch_{epoch:03d}.png"), grid(to_uint8(gan.sample(fixed_z)), 8))
+def fixed_inputs(gan, seed):
+    """The inputs behind every epoch's sample grid, from their own generator so that they are
+    the same each epoch: 64 noise vectors in an 8x8 grid, or for the conditional GAN a 10x10
+    grid with one row per digit and the noise fixed per column. Returns (z, y, columns)."""
+    draw = make_rng([seed, 1]).standard_normal
+    if not gan.conditional:
+        return to_device(draw((64, gan.z_dim), dtype=np.float32), gan.xp), None, 8
+    z = np.tile(draw((10, gan.z_dim), dtype=np.float32), (10, 1))       # row r, column c: noise c
+    y = np.repeat(np.arange(10, dtype=np.int64), 10)                     # row r: digit r
+    return to_device(z, gan.xp), to_device(y, gan.xp), 10
+
+
+def save_samples(gan, fixed, out, epoch):
+    """The fixed inputs through G as a grid; then the GIF of all grids so far."""
+    z, y, columns = fixed
+    save_png(os.path.join(out, "samples", f"epoch_{epoch:03d}.png"), grid(to_uint8(gan.sample(z, y)), columns))
     from PIL import Image
     files = sorted(f for f in os.listdir(os.path.join(out, "samples")) if f.endswith(".png"))
     save_gif(os.path.join(out, "training.gif"),
@@ -334,8 +380,7 @@ def train(args):
     rng = make_rng(config["seed"])
     gan = GAN(config["arch"], rng, xp, config["z_dim"], config["lr"], (config["beta1"], config["beta2"]),
               config["real_label"])
-    # the noise behind every epoch's sample grid: its own generator, so it is the same each epoch
-    fixed_z = to_device(make_rng([config["seed"], 1]).standard_normal((64, config["z_dim"]), dtype=np.float32), xp)
+    fixed = fixed_inputs(gan, config["seed"])
     start = 0
     if ck is not None:
         try:
@@ -365,14 +410,14 @@ def train(args):
         with open(os.path.join(out, "config.json"), "w") as f:
             json.dump({**config, "device": args.device}, f, indent=2)
         if start == 0:
-            save_samples(gan, fixed_z, out, 0)
+            save_samples(gan, fixed, out, 0)
         for epoch in range(start + 1, config["epochs"] + 1):
             bar = Progress(sys.stderr.isatty() and not args.no_progress, epoch, config["epochs"], steps)
             totals = xp.zeros(6, dtype=np.float32)
             synchronize(xp)
             t0 = time.perf_counter()
-            for i, (x, _) in enumerate(iterate(images, labels, config["batch_size"], rng, xp), 1):
-                totals += gan.step(x, rng)
+            for i, (x, y) in enumerate(iterate(images, labels, config["batch_size"], rng, xp), 1):
+                totals += gan.step(x, rng, y if gan.conditional else None)
                 bar.update(i, totals, i * config["batch_size"], time.perf_counter() - t0)
             synchronize(xp)
             seconds = time.perf_counter() - t0
@@ -395,7 +440,7 @@ def train(args):
                 os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
                 checkpoint(epoch, os.path.join(out, "checkpoints", f"epoch_{epoch:03d}.npz"))
             write_csv(os.path.join(out, "metrics.csv"), rows)
-            save_samples(gan, fixed_z, out, epoch)
+            save_samples(gan, fixed, out, epoch)
             plot_curves(os.path.join(out, "curves.png"), rows, f"nanogan {config['arch']} on {config['dataset']}")
     except KeyboardInterrupt:
         bar.close() if "bar" in locals() else None
@@ -422,8 +467,15 @@ def sample(args):
         gan.G.load_state_dict(ck["G"])
     except (KeyError, ValueError) as e:
         fail(f"checkpoint {args.sample_from} does not fit a {config['arch']} generator ({e}).")
+    if args.digit is not None and not gan.conditional:
+        fail(f"--digit needs a conditional GAN (--arch cgan); {args.sample_from} is a {config['arch']} GAN.")
+    y = None
+    if gan.conditional:  # the asked-for digit, or 0, 1, ..., 9, 0, 1, ... in turn
+        y = np.full(args.num_samples, args.digit, dtype=np.int64) if args.digit is not None \
+            else np.arange(args.num_samples, dtype=np.int64) % 10
+        y = to_device(y, xp)
     seed = args.seed if args.seed is not None else 0
-    digits = to_uint8(gan.sample(gan.noise(args.num_samples, make_rng(seed))))  # (N, 28, 28) uint8
+    digits = to_uint8(gan.sample(gan.noise(args.num_samples, make_rng(seed)), y))  # (N, 28, 28) uint8
     folder = os.path.dirname(os.path.abspath(args.sample_out))
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         fail(f"cannot write {args.sample_out}: its directory does not exist or is not writable.")

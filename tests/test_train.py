@@ -34,7 +34,7 @@ def fc_run(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("arch", ["fc", "dcgan"])
+@pytest.mark.parametrize("arch", ["fc", "dcgan", "cgan"])
 def test_smoke_artifacts(arch, tmp_path, fc_run):
     out = fc_run if arch == "fc" else tmp_path / "run"
     if arch != "fc":
@@ -90,6 +90,16 @@ def test_sample_command(tmp_path, fc_run):
         assert im.format == "PNG"
 
 
+def test_conditional_sampling(tmp_path):
+    """cgan: the grid has one row per digit; --digit draws that digit only."""
+    ok("--arch", "cgan", "--epochs", 1, "--out", tmp_path / "run", *SMALL)
+    with Image.open(tmp_path / "run" / "samples" / "epoch_001.png") as im:
+        assert im.size[0] == im.size[1] == 2 * (10 * 30 + 2), im.size  # 10x10 tiles of 28 + 2 border, x2
+    ok("--sample-from", tmp_path / "run" / "checkpoint.npz", "--digit", 7, "--num-samples", 4,
+       "--sample-out", tmp_path / "sevens.npy")
+    assert np.load(tmp_path / "sevens.npy").shape == (4, 28, 28)
+
+
 def expect_error(*args, must_say, leaves=None):
     code, out, err = run(*args)
     assert code != 0, f"expected failure, got exit 0\n{out}"
@@ -121,6 +131,8 @@ def test_bad_input(tmp_path, fc_run):
     blocker.write_text("not a directory")
     expect_error("--out", blocker / "run", "--epochs", 1, *SMALL, must_say="cannot write")
     expect_error("--out", fc_run, "--epochs", 1, *SMALL, must_say="already holds a run")
+    expect_error("--sample-from", fc_run / "checkpoint.npz", "--digit", 3, "--sample-out", tmp_path / "x.npy",
+                 must_say="needs a conditional GAN")
 
 
 def test_cuda_without_gpu_is_one_sentence(tmp_path):

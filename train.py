@@ -28,6 +28,7 @@ from nanogan.datasets import DATASETS, load_dataset
 from nanogan.errors import NanoganError
 from nanogan.files import atomic_open
 from nanogan.images import grid, save_gif, save_png, to_uint8
+from nanogan.minibatch import MinibatchDiscrimination
 from nanogan.plots import plot_curves
 
 
@@ -56,11 +57,14 @@ def build_fc(rng, z_dim=100, n_classes=0):
     return G, D
 
 
-def build_dcgan(rng, z_dim=100):
+def build_dcgan(rng, z_dim=100, minibatch=False):
     """DCGAN (Radford et al. 2016) at MNIST's native 28x28: G upsamples 7 -> 14 -> 28 with
     stride-2 transposed convolutions, BatchNorm and ReLU; D downsamples 28 -> 14 -> 7 with
     stride-2 convolutions and LeakyReLU(0.2), no pooling; weights N(0, 0.02) throughout.
-    D uses dropout rather than BatchNorm, so real and fake batches never mix statistics."""
+    D uses dropout rather than BatchNorm, so real and fake batches never mix statistics.
+    minibatch=True appends minibatch discrimination (Salimans et al. 2016) to D's features:
+    50 closeness statistics per sample, each saying how near it is to the rest of its batch,
+    which lets D notice a generator that has collapsed onto a few digits."""
     G = ng.Sequential(
         ng.Dense(z_dim, 128 * 7 * 7, rng, init="dcgan"), ng.BatchNorm(128 * 7 * 7), ng.ReLU(),
         ng.Reshape(128, 7, 7),                                        # (N, 128, 7, 7)
@@ -73,8 +77,10 @@ def build_dcgan(rng, z_dim=100):
         ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
         ng.Conv2d(64, 128, 4, rng, stride=2, padding=1),              # (N, 128, 7, 7)
         ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
-        ng.Flatten(),                                                 # (N, 6272)
-        ng.Dense(128 * 7 * 7, 1, rng, init="dcgan"))                  # (N, 1) logits
+        ng.Flatten())                                                 # (N, 6272)
+    if minibatch:
+        D.layers.append(MinibatchDiscrimination(128 * 7 * 7, 50, 5, rng))  # (N, 6272 + 50)
+    D.layers.append(ng.Dense(128 * 7 * 7 + 50 * minibatch, 1, rng, init="dcgan"))  # (N, 1) logits
     return G, D
 
 
@@ -96,8 +102,9 @@ ARCHS = {"fc": build_fc, "dcgan": build_dcgan, "cgan": build_cgan}
 class GAN:
     """The two networks, their optimizers and the loss, on one device."""
 
-    def __init__(self, arch, rng, xp, z_dim=100, lr=2e-4, betas=(0.5, 0.999), real_label=1.0):
-        self.G, self.D = ARCHS[arch](rng, z_dim)
+    def __init__(self, arch, rng, xp, z_dim=100, lr=2e-4, betas=(0.5, 0.999), real_label=1.0,
+                 minibatch=False):
+        self.G, self.D = ARCHS[arch](rng, z_dim, **({"minibatch": True} if minibatch else {}))
         self.G.to(xp), self.D.to(xp)
         self.opt_G = ng.Adam(self.G.parameters(), lr, betas)
         self.opt_D = ng.Adam(self.D.parameters(), lr, betas)
@@ -192,7 +199,7 @@ class GAN:
 
 # hyper-parameters that define a run: a resumed run takes them from its checkpoint
 HYPER = {"arch": "fc", "batch_size": 128, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "z_dim": 100,
-         "seed": 0, "real_label": 1.0, "dataset": "mnist", "limit": None}
+         "seed": 0, "real_label": 1.0, "dataset": "mnist", "limit": None, "minibatch": False}
 CSV_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "acc_real", "acc_fake",
                "seconds", "images_per_second"]
 
@@ -212,6 +219,8 @@ def parse_args(argv):
     p.add_argument("--z-dim", type=int, default=None, help=f"noise dimensions (default {HYPER['z_dim']})")
     p.add_argument("--real-label", type=float, default=None,
                    help="D's target for real images; 0.9 is one-sided label smoothing (default 1.0)")
+    p.add_argument("--minibatch-disc", dest="minibatch", action="store_const", const=True, default=None,
+                   help="dcgan only: add minibatch discrimination to D, against mode collapse")
     p.add_argument("--seed", type=int, default=None, help="seed of the run's one random generator (default 0)")
     p.add_argument("--dataset", choices=sorted(DATASETS), default=None, help="training data (default mnist)")
     p.add_argument("--data-dir", default=None,
@@ -258,6 +267,8 @@ def validate(args):
         value = getattr(args, name)
         if value is not None and not 0 <= value < 1:
             fail(f"--{name} must be in [0, 1), got {value}.")
+    if args.minibatch and args.arch != "dcgan" and not args.resume:
+        fail("--minibatch-disc applies to --arch dcgan only.")
     if args.real_label is not None and not 0 < args.real_label <= 1:
         fail(f"--real-label must be in (0, 1], got {args.real_label}.")
 
@@ -379,7 +390,7 @@ def train(args):
 
     rng = make_rng(config["seed"])
     gan = GAN(config["arch"], rng, xp, config["z_dim"], config["lr"], (config["beta1"], config["beta2"]),
-              config["real_label"])
+              config["real_label"], config["minibatch"])
     fixed = fixed_inputs(gan, config["seed"])
     start = 0
     if ck is not None:
@@ -462,7 +473,7 @@ def sample(args):
     if config.get("arch") not in ARCHS:
         fail(f"checkpoint {args.sample_from} holds an unknown architecture {config.get('arch')!r}.")
     xp = ng.get_xp(args.device)
-    gan = GAN(config["arch"], make_rng(0), xp, config["z_dim"])
+    gan = GAN(config["arch"], make_rng(0), xp, config["z_dim"], minibatch=config.get("minibatch", False))
     try:
         gan.G.load_state_dict(ck["G"])
     except (KeyError, ValueError) as e:

@@ -1,0 +1,92 @@
+"""Minibatch discrimination (Salimans et al. 2016, "Improved techniques for training
+GANs", arXiv:1606.03498, sec. 3.2): let the discriminator see the whole batch.
+
+A collapsed generator makes every sample in a batch nearly the same. A
+discriminator that looks at one sample at a time cannot notice; one that can
+measure how close each sample is to the others in its batch can, and its
+gradient then pushes the generator's samples apart.
+"""
+import numpy as np
+
+from .backend import array_module
+from .init import init_weight
+from .module import Module, Parameter
+
+
+def minibatch_features(f, T):
+    """o (N, B) and what the backward pass needs, for features f (N, A) and T (A, B, C).
+
+        M_i = f_i T                                  (B, C) per sample, B rows of length C
+        c_b(i, j) = exp(-||M_{i,b} - M_{j,b}||_1)    closeness of i and j in row b, in (0, 1]
+        o(x_i)_b = sum_{j != i} c_b(i, j)
+
+    The paper sums over all j; the j = i term is exp(0) = 1 for every sample, a
+    constant that carries no information, so it is left out here: o is 0 for a
+    sample with no close neighbour and grows towards N - 1 as the batch collapses.
+    (The gradient is the same either way.)
+    """
+    xp = array_module(f)
+    A, B, C = T.shape
+    M = (f @ T.reshape(A, B * C)).reshape(len(f), B, C)       # (N, B, C)
+    D = M[:, None] - M[None, :]                                # (N, N, B, C): M_i - M_j
+    c = xp.exp(-xp.abs(D).sum(axis=3))                         # (N, N, B)
+    o = c.sum(axis=1) - 1                                      # (N, B): drop the j = i term, c_b(i, i) = 1
+    return o, (xp.sign(D), c)
+
+
+def minibatch_features_backward(G, f, T, cache):
+    """dL/df (N, A) and dL/dT (A, B, C) from G = dL/do (N, B).
+
+    o_{i,b} depends on M_k through c_b(i, j) for i = k (as M_i) and for j = k (as M_j).
+    With s = sign(M_{i,b,c} - M_{j,b,c}) (the derivative of |.|, 0 at the kink),
+        dc_b(i, j)/dM_{i,b,c} = -c_b(i, j) s,    dc_b(i, j)/dM_{j,b,c} = +c_b(i, j) s.
+    Summing over both roles, and using c_b(i, j) = c_b(j, i) and s(j, i) = -s(i, j):
+        dL/dM_{k,b,c} = -sum_j (G_{k,b} + G_{j,b}) c_b(k, j) sign(M_{k,b,c} - M_{j,b,c})
+    (the j = k term vanishes since sign(0) = 0). Then, M being the product f T:
+        dL/dT = f^T dL/dM      (A, N)(N, B*C)
+        dL/df = dL/dM T^T      (N, B*C)(B*C, A)
+    """
+    sign, c = cache
+    A, B, C = T.shape
+    W = (G[:, None, :] + G[None, :, :]) * c                    # (N, N, B)
+    dM = -(W[..., None] * sign).sum(axis=1)                    # (N, B, C)
+    dM = dM.reshape(len(f), B * C)                             # (N, B*C)
+    return dM @ T.reshape(A, B * C).T, (f.T @ dM).reshape(A, B, C)
+
+
+class MinibatchDiscrimination(Module):
+    """y = [f, o(f)], (N, A) -> (N, A + B): the input features with B closeness
+    statistics appended (see `minibatch_features`), learned tensor T of shape (A, B, C).
+    B = num_kernels statistics of C = kernel_dim numbers each; B = 50, C = 5 is a
+    small choice (A * 250 weights).
+
+    Backward: dL/df = G[:, :A] (the copied features) + the term through o,
+    and dL/dT from `minibatch_features_backward`.
+
+    Every output depends on the whole batch, so the discriminator must be shown
+    real and fake samples in separate batches (as nanogan's training loop does),
+    never a mixed one. Memory is the (N, N, B, C) difference tensor: 16 MB in
+    float32 for N = 128, B = 50, C = 5.
+    """
+
+    def __init__(self, in_features, num_kernels, kernel_dim, rng, init="dcgan", dtype=np.float32):
+        super().__init__(dtype)
+        self.A, self.B, self.C = in_features, num_kernels, kernel_dim
+        T = init_weight((in_features, num_kernels, kernel_dim), in_features, num_kernels * kernel_dim,
+                        rng, init, dtype)                       # 'dcgan': N(0, 0.02^2)
+        self.params = {"T": Parameter(T)}
+
+    def forward(self, x):
+        self.check_input(x, (None, self.A))
+        self.f = x                                              # (N, A)
+        o, self.cache = minibatch_features(x, self.params["T"].data)
+        return array_module(x).concatenate([x, o], axis=1)      # (N, A + B)
+
+    def backward(self, dy):
+        T = self.params["T"]
+        df, dT = minibatch_features_backward(dy[:, self.A:], self.f, T.data, self.cache)
+        T.grad += dT                                            # (A, B, C)
+        return dy[:, :self.A] + df                              # (N, A)
+
+    def __repr__(self):
+        return f"MinibatchDiscrimination({self.A}, B={self.B}, C={self.C})"

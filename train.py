@@ -37,11 +37,12 @@ from nanogan.plots import plot_curves
 # D maps images to one logit each (N, 1). Both are plain Sequentials of nanogan layers.
 # --------------------------------------------------------------------------------------
 
-def build_fc(rng, z_dim=100, n_classes=0):
+def build_fc(rng, z_dim=100, minibatch=False, n_classes=0):
     """The fully connected GAN (as in Goodfellow et al. 2014's MNIST models, sized as the
     common PyTorch/Keras MNIST GAN examples): LeakyReLU(0.2) hidden layers, tanh output,
     dropout 0.3 in D so that it does not simply memorise the training digits.
-    n_classes > 0 widens both inputs for a one-hot label (the conditional GAN below)."""
+    n_classes > 0 widens both inputs for a one-hot label (the conditional GAN below);
+    minibatch=True adds minibatch discrimination before D's last layer (see build_dcgan)."""
     G = ng.Sequential(
         ng.Dense(z_dim + n_classes, 256, rng), ng.LeakyReLU(0.2),
         ng.Dense(256, 512, rng), ng.LeakyReLU(0.2),
@@ -52,8 +53,10 @@ def build_fc(rng, z_dim=100, n_classes=0):
         ng.Flatten(),                                                 # (N, 784 + n_classes)
         ng.Dense(784 + n_classes, 1024, rng), ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
         ng.Dense(1024, 512, rng), ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
-        ng.Dense(512, 256, rng), ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
-        ng.Dense(256, 1, rng))                                        # (N, 1) logits
+        ng.Dense(512, 256, rng), ng.LeakyReLU(0.2), ng.Dropout(0.3, rng))  # (N, 256)
+    if minibatch:
+        D.layers.append(MinibatchDiscrimination(256, 50, 5, rng))     # (N, 256 + 50)
+    D.layers.append(ng.Dense(256 + 50 * minibatch, 1, rng))            # (N, 1) logits
     return G, D
 
 
@@ -84,12 +87,12 @@ def build_dcgan(rng, z_dim=100, minibatch=False):
     return G, D
 
 
-def build_cgan(rng, z_dim=100):
+def build_cgan(rng, z_dim=100, minibatch=False):
     """A class-conditional GAN (Mirza & Osindero 2014): the FC GAN with a one-hot digit
     label (10 values) joined to G's noise and to D's flattened image, so that G learns
     p(x | digit) and D judges whether an image is a real example *of that digit*.
     GAN.step does the joining; here only the input widths grow by 10."""
-    return build_fc(rng, z_dim, n_classes=10)
+    return build_fc(rng, z_dim, minibatch, n_classes=10)
 
 
 ARCHS = {"fc": build_fc, "dcgan": build_dcgan, "cgan": build_cgan}
@@ -104,7 +107,7 @@ class GAN:
 
     def __init__(self, arch, rng, xp, z_dim=100, lr=2e-4, betas=(0.5, 0.999), real_label=1.0,
                  minibatch=False):
-        self.G, self.D = ARCHS[arch](rng, z_dim, **({"minibatch": True} if minibatch else {}))
+        self.G, self.D = ARCHS[arch](rng, z_dim, minibatch)
         self.G.to(xp), self.D.to(xp)
         self.opt_G = ng.Adam(self.G.parameters(), lr, betas)
         self.opt_D = ng.Adam(self.D.parameters(), lr, betas)
@@ -220,7 +223,7 @@ def parse_args(argv):
     p.add_argument("--real-label", type=float, default=None,
                    help="D's target for real images; 0.9 is one-sided label smoothing (default 1.0)")
     p.add_argument("--minibatch-disc", dest="minibatch", action="store_const", const=True, default=None,
-                   help="dcgan only: add minibatch discrimination to D, against mode collapse")
+                   help="add minibatch discrimination to D (Salimans et al. 2016), against mode collapse")
     p.add_argument("--seed", type=int, default=None, help="seed of the run's one random generator (default 0)")
     p.add_argument("--dataset", choices=sorted(DATASETS), default=None, help="training data (default mnist)")
     p.add_argument("--data-dir", default=None,
@@ -267,8 +270,6 @@ def validate(args):
         value = getattr(args, name)
         if value is not None and not 0 <= value < 1:
             fail(f"--{name} must be in [0, 1), got {value}.")
-    if args.minibatch and args.arch != "dcgan" and not args.resume:
-        fail("--minibatch-disc applies to --arch dcgan only.")
     if args.real_label is not None and not 0 < args.real_label <= 1:
         fail(f"--real-label must be in (0, 1], got {args.real_label}.")
 

@@ -18,19 +18,23 @@ def minibatch_features(f, T):
 
         M_i = f_i T                                  (B, C) per sample, B rows of length C
         c_b(i, j) = exp(-||M_{i,b} - M_{j,b}||_1)    closeness of i and j in row b, in (0, 1]
-        o(x_i)_b = sum_{j != i} c_b(i, j)
+        o(x_i)_b = 1/(N-1) sum_{j != i} c_b(i, j)
 
-    The paper sums over all j; the j = i term is exp(0) = 1 for every sample, a
-    constant that carries no information, so it is left out here: o is 0 for a
-    sample with no close neighbour and grows towards N - 1 as the batch collapses.
-    (The gradient is the same either way.)
+    The paper sums over all j. Two departures, neither changing what o measures:
+    the j = i term is exp(0) = 1 for every sample, a constant that carries no
+    information, so it is left out; and the sum is divided by N - 1, so that o is
+    the mean closeness to the *other* samples, in [0, 1] whatever the batch size:
+    0 for a sample with no close neighbour, 1 for a batch collapsed onto one point.
+    Summed, o reaches N - 1 = 127 at batch 128, and D's next layer, initialised for
+    inputs of order 1, starts out saturated.
     """
     xp = array_module(f)
     A, B, C = T.shape
     M = (f @ T.reshape(A, B * C)).reshape(len(f), B, C)       # (N, B, C)
     D = M[:, None] - M[None, :]                                # (N, N, B, C): M_i - M_j
     c = xp.exp(-xp.abs(D).sum(axis=3))                         # (N, N, B)
-    o = c.sum(axis=1) - 1                                      # (N, B): drop the j = i term, c_b(i, i) = 1
+    n_other = max(len(f) - 1, 1)
+    o = (c.sum(axis=1) - 1) / n_other                          # (N, B): drop the j = i term, c_b(i, i) = 1
     return o, (xp.sign(D), c)
 
 
@@ -41,13 +45,14 @@ def minibatch_features_backward(G, f, T, cache):
     With s = sign(M_{i,b,c} - M_{j,b,c}) (the derivative of |.|, 0 at the kink),
         dc_b(i, j)/dM_{i,b,c} = -c_b(i, j) s,    dc_b(i, j)/dM_{j,b,c} = +c_b(i, j) s.
     Summing over both roles, and using c_b(i, j) = c_b(j, i) and s(j, i) = -s(i, j):
-        dL/dM_{k,b,c} = -sum_j (G_{k,b} + G_{j,b}) c_b(k, j) sign(M_{k,b,c} - M_{j,b,c})
+        dL/dM_{k,b,c} = -1/(N-1) sum_j (G_{k,b} + G_{j,b}) c_b(k, j) sign(M_{k,b,c} - M_{j,b,c})
     (the j = k term vanishes since sign(0) = 0). Then, M being the product f T:
         dL/dT = f^T dL/dM      (A, N)(N, B*C)
         dL/df = dL/dM T^T      (N, B*C)(B*C, A)
     """
     sign, c = cache
     A, B, C = T.shape
+    G = G / max(len(f) - 1, 1)                                 # the 1/(N-1) of the mean
     W = (G[:, None, :] + G[None, :, :]) * c                    # (N, N, B)
     dM = -(W[..., None] * sign).sum(axis=1)                    # (N, B, C)
     dM = dM.reshape(len(f), B * C)                             # (N, B*C)

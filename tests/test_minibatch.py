@@ -15,7 +15,7 @@ def rand(seed, *shape):
 
 
 def naive_minibatch_features(f, T):
-    """The definition as loops: o_{i,b} = sum_{j != i} exp(-sum_c |M_{i,b,c} - M_{j,b,c}|)."""
+    """The definition as loops: o_{i,b} = 1/(N-1) sum_{j != i} exp(-sum_c |M_{i,b,c} - M_{j,b,c}|)."""
     N, (A, B, C) = len(f), T.shape
     M = np.einsum("na,abc->nbc", f, T)
     o = np.zeros((N, B))
@@ -24,7 +24,7 @@ def naive_minibatch_features(f, T):
             if j != i:
                 for b in range(B):
                     o[i, b] += np.exp(-np.abs(M[i, b] - M[j, b]).sum())
-    return o
+    return o / max(N - 1, 1)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -69,4 +69,4 @@ def test_collapsed_batch_scores_higher():
     collapsed = np.repeat(varied[:1], 32, axis=0) + 0.01 * rand(1, 32, 16).astype(np.float32)
     o_varied, o_collapsed = layer(varied)[:, 16:], layer(collapsed)[:, 16:]
     assert o_collapsed.min() > o_varied.max()
-    assert np.allclose(layer(np.repeat(varied[:1], 32, axis=0))[:, 16:], 31)  # exact copies: N - 1
+    assert np.allclose(layer(np.repeat(varied[:1], 32, axis=0))[:, 16:], 1)  # exact copies: the maximum, 1

@@ -63,8 +63,11 @@ def build_fc(rng, z_dim=100, minibatch=False, n_classes=0):
 def build_dcgan(rng, z_dim=100, minibatch=False):
     """DCGAN (Radford et al. 2016) at MNIST's native 28x28: G upsamples 7 -> 14 -> 28 with
     stride-2 transposed convolutions, BatchNorm and ReLU; D downsamples 28 -> 14 -> 7 with
-    stride-2 convolutions and LeakyReLU(0.2), no pooling; weights N(0, 0.02) throughout.
-    D uses dropout rather than BatchNorm, so real and fake batches never mix statistics.
+    stride-2 convolutions, BatchNorm (not on D's input layer, as in the paper) and
+    LeakyReLU(0.2), no pooling; weights N(0, 0.02) throughout. D always sees a batch that is
+    all real or all fake (GAN.step), so its BatchNorm statistics never mix the two.
+    (A D with dropout 0.3 in place of BatchNorm stayed near chance, D(x) 0.53 and D(G(z))
+    0.47 after 3 epochs, and its G drew blobs; with BatchNorm D leads as DCGAN's does.)
     minibatch=True appends minibatch discrimination (Salimans et al. 2016) to D's features:
     50 closeness statistics per sample, each saying how near it is to the rest of its batch,
     which lets D notice a generator that has collapsed onto a few digits."""
@@ -77,9 +80,9 @@ def build_dcgan(rng, z_dim=100, minibatch=False):
         ng.Tanh())
     D = ng.Sequential(
         ng.Conv2d(1, 64, 4, rng, stride=2, padding=1),                # (N, 64, 14, 14)
-        ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
+        ng.LeakyReLU(0.2),
         ng.Conv2d(64, 128, 4, rng, stride=2, padding=1),              # (N, 128, 7, 7)
-        ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
+        ng.BatchNorm(128), ng.LeakyReLU(0.2),
         ng.Flatten())                                                 # (N, 6272)
     if minibatch:
         D.layers.append(MinibatchDiscrimination(128 * 7 * 7, 50, 5, rng))  # (N, 6272 + 50)

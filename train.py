@@ -28,6 +28,7 @@ from nanogan.datasets import DATASETS, load_dataset
 from nanogan.errors import NanoganError
 from nanogan.files import atomic_open
 from nanogan.images import grid, save_gif, save_png, to_uint8
+from nanogan.metrics import evaluate
 from nanogan.minibatch import MinibatchDiscrimination
 from nanogan.plots import plot_curves
 
@@ -206,8 +207,9 @@ class GAN:
 # hyper-parameters that define a run: a resumed run takes them from its checkpoint
 HYPER = {"arch": "fc", "batch_size": 128, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "z_dim": 100,
          "seed": 0, "real_label": 1.0, "dataset": "mnist", "limit": None, "minibatch": False}
+EVAL_COLUMNS = ["frechet", "classifier_score", "entropy", "covered", "top_share"]
 CSV_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "acc_real", "acc_fake",
-               "seconds", "images_per_second"]
+               "seconds", "images_per_second", *EVAL_COLUMNS]
 
 
 def parse_args(argv):
@@ -238,10 +240,20 @@ def parse_args(argv):
                    help="continue the run saved in CKPT (its hyper-parameters are kept)")
     p.add_argument("--save-every", type=int, default=0,
                    help="also keep checkpoints/epoch_NNN.npz every this many epochs (0: only the latest)")
+    p.add_argument("--eval-every", type=int, default=1,
+                   help="score --eval-samples fresh samples with the MNIST classifier every this many "
+                        "epochs, into metrics.csv and curves.png (0: never; default 1)")
+    p.add_argument("--eval-samples", type=int, default=2000, help="samples per evaluation in training (default 2000)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar within an epoch")
     p.add_argument("--sample-from", metavar="CKPT", default=None,
                    help="do not train: draw --num-samples images from CKPT's generator into --sample-out")
-    p.add_argument("--num-samples", type=int, default=64, help="with --sample-from: how many images")
+    p.add_argument("--evaluate", metavar="CKPT|FILE.npy", default=None,
+                   help="do not train: score a checkpoint's generator (or uint8 samples (N, 28, 28) in a "
+                        ".npy) with the MNIST classifier: Fréchet distance, classifier score, coverage")
+    p.add_argument("--eval-json", metavar="FILE", default=None, help="with --evaluate: also write the scores here")
+    p.add_argument("--num-samples", type=int, default=None,
+                   help="with --sample-from: how many images (default 64); with --evaluate: how many "
+                        "samples to score (default 10000)")
     p.add_argument("--digit", type=int, choices=range(10), default=None, metavar="0-9",
                    help="with --sample-from a cgan checkpoint: draw only this digit (default: 0-9 in turn)")
     p.add_argument("--sample-out", metavar="FILE", default=None,
@@ -255,6 +267,13 @@ def fail(message):
 
 def validate(args):
     """Every check that needs no data, before anything is loaded or written."""
+    if args.num_samples is None:
+        args.num_samples = 10_000 if args.evaluate else 64
+    if args.sample_from or args.evaluate:
+        if args.num_samples < 2:
+            fail(f"--num-samples must be at least 2, got {args.num_samples}.")
+    if args.evaluate:
+        return
     if args.sample_from:
         if args.num_samples < 1:
             fail(f"--num-samples must be a positive integer, got {args.num_samples}.")
@@ -263,6 +282,8 @@ def validate(args):
         return
     if args.epochs < 1:
         fail(f"--epochs must be a positive integer, got {args.epochs}.")
+    if args.eval_every < 0 or args.eval_samples < 2:
+        fail("--eval-every must be 0 or more and --eval-samples at least 2.")
     for name in ("batch_size", "z_dim", "limit"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -413,6 +434,7 @@ def train(args):
     ckpt_path = os.path.join(out, "checkpoint.npz")
     rows = read_csv(os.path.join(out, "metrics.csv"), start)
     saved_any = ck is not None
+    classifier = None  # the MNIST classifier, loaded at the first evaluation
 
     def checkpoint(epoch, path=ckpt_path):
         save_checkpoint(path, {**config, "device": args.device}, epoch, rng_state(rng),
@@ -444,11 +466,20 @@ def train(args):
                      + "try a lower --lr.")
             row = dict(zip(CSV_COLUMNS, [epoch, *(f"{v:.5f}" for v in stats), f"{seconds:.2f}",
                                          f"{steps * config['batch_size'] / seconds:.0f}"]))
+            quality = ""
+            if args.eval_every and epoch % args.eval_every == 0:
+                if classifier is None:
+                    from nanogan.classifier import load_classifier
+                    classifier = load_classifier(xp=xp)
+                scores = score(gan, args.eval_samples, config["seed"], classifier)
+                row.update({k: f"{scores[k]:.4f}" for k in EVAL_COLUMNS})
+                quality = (f"  FD {scores['frechet']:.2f}  score {scores['classifier_score']:.2f}  "
+                           f"digits {scores['covered']}")
             rows.append(row)
             print(f"epoch {epoch:3d}/{config['epochs']}  D loss {stats[0]:.3f}  G loss {stats[1]:.3f}  "
                   f"D(x) {stats[2]:.3f}  D(G(z)) {stats[3]:.3f}  D acc real {stats[4]:.3f} "
-                  f"fake {stats[5]:.3f}  {seconds:.1f} s  {float(row['images_per_second']):.0f} img/s",
-                  flush=True)
+                  f"fake {stats[5]:.3f}  {seconds:.1f} s  {float(row['images_per_second']):.0f} img/s"
+                  + quality, flush=True)
             checkpoint(epoch)
             saved_any = True
             if args.save_every and epoch % args.save_every == 0:
@@ -470,30 +501,47 @@ def train(args):
     return 0
 
 
-def sample(args):
-    """Draw --num-samples images from a checkpoint's generator, without training."""
-    ck = load_checkpoint(args.sample_from)
+def load_generator(path, device):
+    """A GAN on `device` whose generator holds the weights saved in checkpoint `path`."""
+    ck = load_checkpoint(path)
     config = ck["config"]
     if config.get("arch") not in ARCHS:
-        fail(f"checkpoint {args.sample_from} holds an unknown architecture {config.get('arch')!r}.")
-    xp = ng.get_xp(args.device)
-    gan = GAN(config["arch"], make_rng(0), xp, config["z_dim"], minibatch=config.get("minibatch", False))
+        fail(f"checkpoint {path} holds an unknown architecture {config.get('arch')!r}.")
+    gan = GAN(config["arch"], make_rng(0), ng.get_xp(device), config["z_dim"],
+              minibatch=config.get("minibatch", False))
     try:
         gan.G.load_state_dict(ck["G"])
     except (KeyError, ValueError) as e:
-        fail(f"checkpoint {args.sample_from} does not fit a {config['arch']} generator ({e}).")
-    if args.digit is not None and not gan.conditional:
-        fail(f"--digit needs a conditional GAN (--arch cgan); {args.sample_from} is a {config['arch']} GAN.")
+        fail(f"checkpoint {path} does not fit a {config['arch']} generator ({e}).")
+    return gan
+
+
+def draw(gan, n, rng, digit=None):
+    """n samples (device images in [-1, 1]) and, for the conditional GAN, the digits asked
+    for: `digit`, or 0, 1, ..., 9, 0, 1, ... in turn (host int64 (n,); None otherwise)."""
     y = None
-    if gan.conditional:  # the asked-for digit, or 0, 1, ..., 9, 0, 1, ... in turn
-        y = np.full(args.num_samples, args.digit, dtype=np.int64) if args.digit is not None \
-            else np.arange(args.num_samples, dtype=np.int64) % 10
-        y = to_device(y, xp)
-    seed = args.seed if args.seed is not None else 0
-    digits = to_uint8(gan.sample(gan.noise(args.num_samples, make_rng(seed)), y))  # (N, 28, 28) uint8
+    if gan.conditional:
+        y = np.full(n, digit, dtype=np.int64) if digit is not None else np.arange(n, dtype=np.int64) % 10
+    return gan.sample(gan.noise(n, rng), None if y is None else to_device(y, gan.xp)), y
+
+
+def score(gan, n, seed, classifier):
+    """The classifier's metrics (nanogan.metrics) on n fresh samples. The noise comes from a
+    generator of its own, never the run's, so evaluating leaves a run's stream untouched."""
+    samples, y = draw(gan, n, make_rng([seed, 2]))
+    return evaluate(samples, classifier, labels=y)
+
+
+def sample(args):
+    """Draw --num-samples images from a checkpoint's generator, without training."""
+    gan = load_generator(args.sample_from, args.device)
+    if args.digit is not None and not gan.conditional:
+        fail(f"--digit needs a conditional GAN (--arch cgan); {args.sample_from} is not one.")
     folder = os.path.dirname(os.path.abspath(args.sample_out))
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         fail(f"cannot write {args.sample_out}: its directory does not exist or is not writable.")
+    seed = args.seed if args.seed is not None else 0
+    digits = to_uint8(draw(gan, args.num_samples, make_rng(seed), args.digit)[0])  # (N, 28, 28) uint8
     if args.sample_out.lower().endswith(".npy"):
         with atomic_open(args.sample_out) as f:
             np.save(f, digits)
@@ -503,10 +551,50 @@ def sample(args):
     return 0
 
 
+def evaluate_command(args):
+    """Score a checkpoint's generator, or samples in a .npy, and print a table and JSON."""
+    from nanogan.classifier import load_classifier
+    t0 = time.perf_counter()
+    if args.evaluate.lower().endswith(".npy"):
+        try:
+            samples = np.load(args.evaluate, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            fail(f"cannot read samples from {args.evaluate} ({type(e).__name__}: {e}).")
+        if samples.dtype != np.uint8 or samples.ndim != 3 or samples.shape[1:] != (28, 28):
+            fail(f"{args.evaluate} holds {samples.dtype} {samples.shape}; expected uint8 (N, 28, 28) "
+                 "as --sample-out FILE.npy writes.")
+        scores = evaluate(samples, load_classifier())
+        what = f"{len(samples)} samples from {args.evaluate}"
+    else:
+        gan = load_generator(args.evaluate, args.device)
+        seed = args.seed if args.seed is not None else 0
+        scores = score(gan, args.num_samples, seed, load_classifier(xp=gan.xp))
+        what = f"{args.num_samples} samples from {args.evaluate}"
+    scores["seconds"] = round(time.perf_counter() - t0, 2)
+    names = {"frechet": "Fréchet distance (lower is better)", "classifier_score": "classifier score (max 10)",
+             "entropy": "class entropy / log 10", "covered": "digits with >= 5% of samples",
+             "top_share": "share of the most frequent digit", "conditional_accuracy": "conditional accuracy",
+             "seconds": "seconds"}
+    print(f"scores of {what}")
+    for key, label in names.items():
+        if key in scores:
+            value = scores[key]
+            print(f"  {label:<36} {value:.4f}" if isinstance(value, float) else f"  {label:<36} {value}")
+    print(f"  predicted-class counts               {list(scores['counts'])}")
+    text = json.dumps({k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in scores.items()})
+    print(text)
+    if args.eval_json:
+        with atomic_open(args.eval_json, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
         validate(args)
+        if args.evaluate:
+            return evaluate_command(args)
         return sample(args) if args.sample_from else train(args)
     except NanoganError as e:
         print(f"error: {e}", file=sys.stderr)

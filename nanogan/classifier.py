@@ -1,0 +1,191 @@
+"""An MNIST classifier built from nanogan's own layers: the judge of the GANs' samples.
+
+The metrics (nanogan.metrics) need a network that knows what digits look like:
+its 128-d penultimate features are the space in which the Fréchet distance
+compares generated and real digits, and its class probabilities give the
+classifier score, the class coverage and the conditional accuracy. It plays the
+part Inception-v3 plays for FID and the Inception score on natural images.
+
+    conv(x)     = ReLU(BN(Conv 32 -> 64, 5x5, stride 2)(ReLU(BN(Conv 1 -> 32, 5x5, stride 2)(x))))
+    features(x) = ReLU(Dense(3136 -> 128)(flatten(conv(x))))
+    logits      = Dense(128 -> 10)(features(x))
+
+28x28 -> 14x14 -> 7x7: strided convolutions downsample instead of pooling (nanogan
+has no pooling layer, and a GAN's discriminator is built the same way). Trained
+with softmax cross-entropy and Adam on digits shifted by up to 2 pixels, four
+epochs pass 99% on the 10,000 test digits. Both extras earn their place within
+the few epochs a CPU affords: plain, the network stopped at 98.7% after three
+epochs; with batch normalisation but no shifts, at 98.96% after four (it fits
+the training set, loss 0.012, and stops generalising). The trained weights ship
+as nanogan/_data/classifier.npz:
+
+    python -m nanogan.classifier --train --epochs 4 --shift 2 --seed 0 --out nanogan/_data/classifier.npz
+    python -m nanogan.classifier                 # accuracy of the shipped weights
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+
+from .activations import ReLU
+from .adam import Adam
+from .backend import array_module, make_rng, to_device, to_host
+from .batches import iterate
+from .batchnorm import BatchNorm
+from .conv import Conv2d
+from .datasets import load_dataset
+from .dense import Dense
+from .errors import NanoganError
+from .files import atomic_open
+from .module import Sequential
+from .reshape import Flatten
+from .softmax import SoftmaxCrossEntropy, log_softmax
+
+FORMAT = "nanogan-classifier-1"
+DEFAULT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_data", "classifier.npz")
+FEATURES = 128
+
+
+def make_classifier(rng, dtype=np.float32):
+    """The untrained network; its last layer maps the FEATURES-d penultimate layer to 10 logits."""
+    return Sequential(
+        Conv2d(1, 32, 5, rng, stride=2, padding=2, init="he", bias=False, dtype=dtype),          # (N, 32, 14, 14)
+        BatchNorm(32, dtype=dtype), ReLU(dtype=dtype),
+        Conv2d(32, 64, 5, rng, stride=2, padding=2, init="he", bias=False, dtype=dtype),         # (N, 64, 7, 7)
+        BatchNorm(64, dtype=dtype), ReLU(dtype=dtype),
+        Flatten(dtype=dtype),                                                                     # (N, 3136)
+        Dense(64 * 7 * 7, FEATURES, rng, init="he", dtype=dtype), ReLU(dtype=dtype),              # (N, 128)
+        Dense(FEATURES, 10, rng, dtype=dtype),                                                    # (N, 10)
+    )
+
+
+def features(model, images, batch_size=500):
+    """Penultimate features and class probabilities of `images`, a batch at a time.
+
+    images: float array (N, 1, 28, 28) in [-1, 1], on any device.
+    Returns (features (N, 128), probabilities (N, 10)), both float64 NumPy arrays:
+    the statistics computed from them (means, covariances, entropies) want float64,
+    and they are small. Batching keeps memory bounded: the second convolution's
+    im2col buffer alone is 800 x 49 floats per image, 1.6 GB for 10,000 images. Put the model in eval mode first (load_classifier does).
+    """
+    xp = array_module(model.parameters()[0].data)
+    feats, probs = [], []
+    for start in range(0, len(images), batch_size):
+        h = to_device(images[start:start + batch_size], xp).astype(model.dtype, copy=False)
+        for layer in model.layers[:-1]:
+            h = layer.forward(h)                                      # ends as (B, 128)
+        logits = model.layers[-1].forward(h)                          # (B, 10)
+        feats.append(to_host(h).astype(np.float64))
+        probs.append(np.exp(log_softmax(to_host(logits).astype(np.float64))))
+    if not feats:
+        return np.zeros((0, FEATURES)), np.zeros((0, 10))
+    return np.concatenate(feats), np.concatenate(probs)
+
+
+def accuracy(model, images, labels, batch_size=500):
+    """Fraction of `images` whose most probable class is the label."""
+    _, probs = features(model, images, batch_size)
+    return float((probs.argmax(axis=1) == to_host(labels)).mean())
+
+
+def save_classifier(path, model, meta):
+    """Weights and a few facts about the run (`meta`: name -> number or string) as .npz,
+    written to a temporary file and renamed into place, so `path` is never half written."""
+    arrays = {"format": np.array(FORMAT)}
+    arrays.update({f"meta/{k}": np.array(v) for k, v in meta.items()})
+    arrays.update({f"model/{k}": to_host(v) for k, v in model.state_dict().items()})
+    with atomic_open(path) as f:
+        np.savez_compressed(f, **arrays)
+
+
+def load_classifier(path=None, xp=np):
+    """The trained classifier in eval mode on the array module `xp` (default: the shipped weights)."""
+    path = path or DEFAULT_PATH
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise NanoganError(f"classifier weights {path} do not exist; train them with "
+                           "`python -m nanogan.classifier --train --out PATH`.") from None
+    if arrays.get("format", np.array("")).item() != FORMAT:
+        raise NanoganError(f"{path} is not a nanogan classifier (no '{FORMAT}' marker).")
+    model = make_classifier(make_rng(0))  # weights are overwritten; the seed does not matter
+    model.load_state_dict({k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
+    return model.to(xp).eval()
+
+
+def random_shift(x, rng, max_shift=2):
+    """Translate each image (N, 1, 28, 28) by its own random whole-pixel offset in
+    [-max_shift, max_shift]^2, filling with background (-1): a cheap augmentation that
+    teaches the classifier that a digit moved by a pixel or two is the same digit."""
+    xp = array_module(x)
+    N, _, H, W = x.shape
+    m = max_shift
+    padded = xp.pad(x, ((0, 0), (0, 0), (m, m), (m, m)), constant_values=-1)   # (N, 1, H+2m, W+2m)
+    dy, dx = rng.integers(0, 2 * m + 1, (2, N))                                 # host offsets
+    return xp.stack([padded[n, :, dy[n]:dy[n] + H, dx[n]:dx[n] + W] for n in range(N)])  # (N, 1, H, W)
+
+
+def train(epochs=4, seed=0, batch_size=128, lr=1e-3, decay=0.5, shift=0, xp=np, log=print):
+    """Train from scratch; returns (model, test accuracy after each epoch).
+
+    Adam with the usual betas (0.9, 0.999) (this is plain supervised learning, not a
+    GAN); the learning rate is multiplied by `decay` after every epoch, so the last
+    epoch fine-tunes with small steps. `shift` > 0 augments each batch with
+    `random_shift`. Initial weights, shuffling and shifts all come from
+    make_rng(seed), so a seed fixes the run.
+    """
+    rng = make_rng(seed)
+    train_x, train_y = load_dataset("mnist", "train")
+    test_x, test_y = load_dataset("mnist", "test")
+    model = make_classifier(rng).to(xp)
+    opt = Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
+    loss_fn = SoftmaxCrossEntropy()
+    history = []
+    for epoch in range(epochs):
+        opt.lr = lr * decay ** epoch
+        model.train()
+        start, total, count = time.perf_counter(), 0.0, 0
+        for x, y in iterate(train_x, train_y, batch_size, rng, xp):
+            opt.zero_grad()
+            if shift:
+                x = random_shift(x, rng, shift)
+            loss = loss_fn(model(x), y)
+            model.backward(loss_fn.backward())
+            opt.step()
+            total, count = total + float(loss), count + 1
+        model.eval()
+        acc = accuracy(model, test_x, test_y)
+        history.append(acc)
+        log(f"epoch {epoch + 1}/{epochs}: lr {opt.lr:.1e}, train loss {total / count:.4f}, "
+            f"test accuracy {acc:.4f} ({time.perf_counter() - start:.0f} s)")
+    return model, history
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m nanogan.classifier", description=__doc__.split("\n")[0])
+    p.add_argument("--train", action="store_true", help="train a classifier and save it to --out")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--shift", type=int, default=0, help="augment: translate images by up to this many pixels")
+    p.add_argument("--out", default=DEFAULT_PATH, help="weights file (.npz)")
+    args = p.parse_args(argv)
+    if not args.train:  # evaluate existing weights
+        model = load_classifier(args.out)
+        test_x, test_y = load_dataset("mnist", "test")
+        print(f"{args.out}: test accuracy {accuracy(model, test_x, test_y):.4f}")
+        return
+    start = time.perf_counter()
+    model, history = train(args.epochs, args.seed, args.batch_size, shift=args.shift)
+    seconds = time.perf_counter() - start
+    save_classifier(args.out, model, {"epochs": args.epochs, "seed": args.seed, "batch_size": args.batch_size,
+                                      "shift": args.shift,
+                                      "test_accuracy": history[-1], "train_seconds": seconds})
+    print(f"saved {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB); test accuracy {history[-1]:.4f}, "
+          f"training took {seconds:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

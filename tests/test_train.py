@@ -1,5 +1,6 @@
 """train.py through its real command line: artifacts, exact resume, sampling, bad input."""
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from PIL import Image
 from nanogan.checkpoint import load_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ["--limit", "128", "--batch-size", "32", "--no-progress"]
+SMALL = ["--limit", "128", "--batch-size", "32", "--no-progress", "--eval-every", "0"]
 
 
 def run(*args, cwd=None):
@@ -50,8 +51,9 @@ def test_smoke_artifacts(arch, tmp_path, fc_run):
         rows = list(csv.DictReader(f))
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert list(rows[0]) == ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "acc_real", "acc_fake",
-                             "seconds", "images_per_second"]
-    assert all(np.isfinite(float(v)) for r in rows for v in r.values())
+                             "seconds", "images_per_second", "frechet", "classifier_score", "entropy",
+                             "covered", "top_share"]
+    assert all(np.isfinite(float(v)) for r in rows for v in r.values() if v != "")
     ck = load_checkpoint(out / "checkpoint.npz")
     assert ck["epoch"] == 2 and ck["config"]["arch"] == arch
     assert ck["G"] and ck["D"] and int(ck["optG"]["t"]) == 2 * (128 // 32)
@@ -98,6 +100,24 @@ def test_conditional_sampling(tmp_path):
     ok("--sample-from", tmp_path / "run" / "checkpoint.npz", "--digit", 7, "--num-samples", 4,
        "--sample-out", tmp_path / "sevens.npy")
     assert np.load(tmp_path / "sevens.npy").shape == (4, 28, 28)
+
+
+def test_evaluation_in_training_and_command(tmp_path):
+    """Scores land in the CSV every --eval-every epochs; --evaluate scores a checkpoint and a .npy."""
+    out = tmp_path / "run"
+    ok("--arch", "cgan", "--epochs", 2, "--out", out, *SMALL[:-2], "--eval-every", 2, "--eval-samples", 50)
+    with open(out / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["frechet"] == "" and float(rows[1]["frechet"]) > 0, rows
+    assert 1 <= float(rows[1]["classifier_score"]) <= 10 and 0 <= float(rows[1]["entropy"]) <= 1, rows[1]
+    text = ok("--evaluate", out / "checkpoint.npz", "--num-samples", 60, "--eval-json", tmp_path / "s.json")
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert json.loads(text.strip().splitlines()[-1]) == scores
+    assert sum(scores["counts"]) == 60 and 0 <= scores["conditional_accuracy"] <= 1, scores
+    ok("--sample-from", out / "checkpoint.npz", "--num-samples", 40, "--sample-out", tmp_path / "s.npy")
+    assert "Fréchet" in ok("--evaluate", tmp_path / "s.npy")
+    np.save(tmp_path / "wrong.npy", np.zeros((5, 28, 28), dtype=np.float32))
+    expect_error("--evaluate", tmp_path / "wrong.npy", must_say="expected uint8 (N, 28, 28)")
 
 
 def expect_error(*args, must_say, leaves=None):

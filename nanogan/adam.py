@@ -44,10 +44,14 @@ class Adam:
             p.grad[...] = 0
 
     def state_dict(self):
-        """{'t': step count, 'm.i', 'v.i': moment arrays for the i-th parameter} on the host."""
+        """{'t': step count, 'm.i', 'v.i': moment arrays for the i-th parameter} on the host.
+
+        A snapshot: later steps do not change it. (to_host copies a GPU array but returns
+        a NumPy array itself, which `step` updates in place, hence the explicit copy.)
+        """
         state = {"t": np.array(self.t, dtype=np.int64)}
         for i, (m, v) in enumerate(zip(self.m, self.v)):
-            state[f"m.{i}"], state[f"v.{i}"] = to_host(m), to_host(v)
+            state[f"m.{i}"], state[f"v.{i}"] = np.array(to_host(m)), np.array(to_host(v))
         return state
 
     def load_state_dict(self, state):

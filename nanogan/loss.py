@@ -23,6 +23,9 @@ class BCEWithLogits:
         if x.shape != t.shape:
             raise ValueError(f"BCEWithLogits: logits {tuple(x.shape)} and targets "
                              f"{tuple(t.shape)} must have the same shape")
+        if x.dtype != t.dtype:  # float64 targets would silently promote a float32 loss and gradient
+            raise ValueError(f"BCEWithLogits: logits are {x.dtype} but targets are {t.dtype}; "
+                             f"make the targets {x.dtype}")
         self.x, self.t = x, t
         return (xp.maximum(x, 0) - x * t + xp.log1p(xp.exp(-xp.abs(x)))).mean()
 

@@ -41,7 +41,8 @@ class BatchNorm(Module):
         gamma, beta = self.params["gamma"].data.reshape(shape), self.params["beta"].data.reshape(shape)
         if self.training:
             mu = x.mean(axis=self.axes, keepdims=True)                    # (1, C[, 1, 1])
-            var = ((x - mu) ** 2).mean(axis=self.axes, keepdims=True)
+            xc = x - mu                                                   # centred once, used twice
+            var = (xc ** 2).mean(axis=self.axes, keepdims=True)
             M = x.size // self.C
             m = self.momentum
             rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
@@ -52,8 +53,9 @@ class BatchNorm(Module):
         else:
             mu = self.buffers["running_mean"].reshape(shape)
             var = self.buffers["running_var"].reshape(shape)
+            xc = x - mu
         self.inv_std = 1 / array_module(x).sqrt(var + self.eps)          # (1, C[, 1, 1])
-        self.xhat = (x - mu) * self.inv_std
+        self.xhat = xc * self.inv_std
         return gamma * self.xhat + beta
 
     def backward(self, dy):

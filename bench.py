@@ -1,0 +1,395 @@
+#!/usr/bin/env python
+"""How fast is one nanogan training step, next to PyTorch and next to the machine itself?
+
+    python bench.py                                   # CPU, fc and dcgan, batch 64 and 128
+    python bench.py --device cuda --repeats 50
+    python bench.py --archs dcgan --batches 128
+
+For every (architecture, batch) it times `train.GAN.step`, the exact step training
+runs (G forward; D forward and backward on the real batch, then on the fake one;
+Adam on D; D forward and backward on the same fake batch into G's backward; Adam
+on G), and, when PyTorch is installed, the same step written in PyTorch eager
+(`TorchGAN` below: same layers and sizes, float32, dropout, BatchNorm,
+BCEWithLogits, the non-saturating G loss, Adam betas (0.5, 0.999), the fake batch
+reused for the G step). The two are timed alternately, nanogan step, PyTorch step,
+nanogan step, ..., so that whatever else the machine is doing slows both alike;
+the ratio reported is the median of the per-pair ratios.
+
+Measured in the same run, for reference:
+
+- the ceiling: the float32 matrix-multiply rate (GFLOP/s) of nanogan's own BLAS
+  (NumPy's on the CPU, cuBLAS through CuPy on a GPU) on square n x n matrices;
+  nearly all of a step's arithmetic is matrix products, so this bounds it.
+- the FLOPs of a step (`step_flops`), counted from the layer shapes. A product of
+  (M, K) by (K, N) is 2 M N K FLOPs. A weight layer's forward is one product;
+  its backward is two of the same size (dL/dW and dL/dx), so forward + backward
+  costs 3x the forward. A step runs G forward and backward once and D three
+  times (real, fake, fake again for G), hence
+      FLOPs/step = 3 F_G + 9 F_D,   F_net = sum over its Dense/conv layers of 2 M N K.
+  Element-wise work (activations, BatchNorm, Adam) is left out: it is small in
+  FLOPs, though not always in time.
+- peak memory, in a fresh subprocess per side so that neither sees the other's
+  heap. On the CPU: the process's peak resident set (VmHWM) while it builds the
+  two networks and optimizers and runs a few steps, minus its resident set just
+  before (after imports and the input batch); the peak is reset through
+  /proc/self/clear_refs first (Linux). This counts every allocator alike:
+  NumPy's, PyTorch's and BLAS's work buffers. On a GPU: the bytes the caching
+  allocator holds from the driver afterwards (CuPy's memory pool `total_bytes()`
+  vs `torch.cuda.max_memory_reserved()`), both starting from an empty pool.
+
+Timing excludes warm-up steps, and on a GPU brackets each step with CUDA events
+and synchronises before reading them. The output is a markdown table.
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+
+
+def _threads_from_argv(argv):
+    """--threads N, read before NumPy is imported: OpenBLAS fixes its thread count then."""
+    if "--threads" in argv[:-1]:
+        n = argv[argv.index("--threads") + 1]
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = n
+
+
+_threads_from_argv(sys.argv)
+
+import numpy as np  # noqa: E402
+
+import nanogan as ng  # noqa: E402
+from nanogan.backend import make_rng, synchronize, to_device  # noqa: E402
+from train import GAN  # noqa: E402
+
+Z_DIM, EPOCH = 100, 60000
+
+
+def try_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+# --------------------------------------------------------------------------------------
+# FLOPs of one step, from the layer shapes
+# --------------------------------------------------------------------------------------
+
+def forward_flops(net, x):
+    """2 M N K summed over the weight layers of `net` (a nanogan Sequential) on input x,
+    found by running the layers one by one and reading the shapes they see."""
+    total = 0
+    for layer in net.layers:
+        y = layer.forward(x)
+        if isinstance(layer, ng.Dense):               # (N, I) @ (I, O)
+            total += 2 * x.shape[0] * layer.in_features * layer.out_features
+        elif isinstance(layer, ng.Conv2d):            # (F, C k k) @ (C k k, N Ho Wo)
+            total += 2 * layer.F * layer.C * layer.k ** 2 * y.shape[0] * y.shape[2] * y.shape[3]
+        elif isinstance(layer, ng.ConvTranspose2d):   # (F k k, C) @ (C, N H W)
+            total += 2 * layer.F * layer.k ** 2 * layer.C * x.shape[0] * x.shape[2] * x.shape[3]
+        x = y
+    return total
+
+
+def step_flops(arch, batch):
+    """FLOPs of one GAN.step: 3 F_G (G once, forward + backward) + 9 F_D (D three times)."""
+    gan = GAN(arch, make_rng(0), np)
+    fake = gan.G.forward(np.zeros((batch, Z_DIM), dtype=np.float32))
+    F_G = forward_flops(gan.G, np.zeros((batch, Z_DIM), dtype=np.float32))
+    F_D = forward_flops(gan.D, fake)
+    return 3 * F_G + 9 * F_D
+
+
+# --------------------------------------------------------------------------------------
+# The PyTorch twin of train.GAN
+# --------------------------------------------------------------------------------------
+
+def torch_nets(torch, arch):
+    """The architectures of train.build_fc / build_dcgan, in torch.nn."""
+    nn = torch.nn
+    if arch == "fc":
+        G = nn.Sequential(nn.Linear(Z_DIM, 256), nn.LeakyReLU(0.2), nn.Linear(256, 512), nn.LeakyReLU(0.2),
+                          nn.Linear(512, 1024), nn.LeakyReLU(0.2), nn.Linear(1024, 784), nn.Tanh(),
+                          nn.Unflatten(1, (1, 28, 28)))
+        D = nn.Sequential(nn.Flatten(),
+                          nn.Linear(784, 1024), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+                          nn.Linear(1024, 512), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+                          nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+                          nn.Linear(256, 1))
+    elif arch == "dcgan":
+        G = nn.Sequential(nn.Linear(Z_DIM, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
+                          nn.Unflatten(1, (128, 7, 7)),
+                          nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
+                          nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())
+        D = nn.Sequential(nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
+                          nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
+                          nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+    else:
+        raise ValueError(f"no PyTorch twin for {arch!r}")
+    return G, D
+
+
+class TorchGAN:
+    """train.GAN.step, line for line, in PyTorch eager."""
+
+    def __init__(self, torch, arch, device):
+        self.torch, self.device = torch, device
+        self.G, self.D = (net.to(device) for net in torch_nets(torch, arch))
+        self.opt_G = torch.optim.Adam(self.G.parameters(), 2e-4, betas=(0.5, 0.999))
+        self.opt_D = torch.optim.Adam(self.D.parameters(), 2e-4, betas=(0.5, 0.999))
+        self.bce = torch.nn.BCEWithLogitsLoss()
+
+    def step(self, x_real):
+        torch, B = self.torch, len(x_real)
+        ones = torch.ones(B, 1, device=self.device)
+        zeros = torch.zeros(B, 1, device=self.device)
+        fake = self.G(torch.randn(B, Z_DIM, device=self.device))
+        self.opt_D.zero_grad()
+        logit_real = self.D(x_real)
+        loss_real = self.bce(logit_real, ones)
+        loss_real.backward()
+        logit_fake = self.D(fake.detach())
+        loss_fake = self.bce(logit_fake, zeros)
+        loss_fake.backward()
+        self.opt_D.step()
+        self.opt_G.zero_grad()
+        logit_gen = self.D(fake)                 # D's grads from this pass are cleared next step
+        loss_G = self.bce(logit_gen, ones)
+        loss_G.backward()
+        self.opt_G.step()
+        with torch.no_grad():
+            return torch.stack([loss_real + loss_fake, loss_G, torch.sigmoid(logit_real).mean(),
+                                torch.sigmoid(logit_fake).mean(), (logit_real > 0).float().mean(),
+                                (logit_fake < 0).float().mean()])
+
+
+# --------------------------------------------------------------------------------------
+# Clocks
+# --------------------------------------------------------------------------------------
+
+class Timer:
+    """Seconds taken by fn(), with the device's own clock on a GPU (events recorded on the
+    stream, then a synchronise: GPU work is asynchronous, so a host clock alone would
+    time the queueing, not the work)."""
+
+    def __init__(self, side, xp, torch):
+        self.side, self.xp, self.torch = side, xp, torch
+
+    def __call__(self, fn):
+        if self.xp is np:
+            t0 = time.perf_counter()
+            fn()
+            return time.perf_counter() - t0
+        if self.side == "nanogan":
+            start, end = self.xp.cuda.Event(), self.xp.cuda.Event()
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            return self.xp.cuda.get_elapsed_time(start, end) / 1e3
+        start, end = (self.torch.cuda.Event(enable_timing=True) for _ in range(2))
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+
+
+def matmul_ceiling(xp, torch, device, n, repeats=5):
+    """Best float32 GFLOP/s of an n x n by n x n product (2 n^3 FLOPs), through nanogan's BLAS
+    and, if installed, PyTorch's."""
+    rates = {}
+    a = xp.asarray(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
+    out = xp.empty_like(a)
+    timer = Timer("nanogan", xp, torch)
+    xp.matmul(a, a, out=out)                                       # warm-up (threads, cuBLAS handle)
+    synchronize(xp)
+    rates["nanogan"] = 2 * n ** 3 / min(timer(lambda: xp.matmul(a, a, out=out)) for _ in range(repeats)) / 1e9
+    if torch is not None:
+        t = torch.randn(n, n, device=device)
+        to = torch.empty_like(t)
+        torch.mm(t, t, out=to)
+        timer = Timer("torch", xp, torch)
+        rates["torch"] = 2 * n ** 3 / min(timer(lambda: torch.mm(t, t, out=to)) for _ in range(repeats)) / 1e9
+    return rates
+
+
+# --------------------------------------------------------------------------------------
+# Peak memory, each side in a fresh process
+# --------------------------------------------------------------------------------------
+
+def _rss_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def memory_child(side, arch, batch, device, steps=3):
+    """Run in a subprocess: build `side`'s GAN, take `steps` steps, print the peak in bytes."""
+    torch = try_torch() if side == "torch" else None
+    xp = ng.get_xp(device)
+    x_np = np.random.default_rng(0).uniform(-1, 1, (batch, 1, 28, 28)).astype(np.float32)
+    if device == "cpu":
+        base = _rss_kib("VmRSS")
+        with open("/proc/self/clear_refs", "w") as f:   # resets VmHWM to the current RSS
+            f.write("5")
+    else:
+        if side == "nanogan":
+            xp.get_default_memory_pool().free_all_blocks()
+        else:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+    if side == "nanogan":
+        gan, rng = GAN(arch, make_rng(0), xp), make_rng(1)
+        x = to_device(x_np, xp)
+        for _ in range(steps):
+            gan.step(x, rng)
+        synchronize(xp)
+    else:
+        gan = TorchGAN(torch, arch, device)
+        x = torch.from_numpy(x_np).to(device)
+        for _ in range(steps):
+            gan.step(x)
+        if device != "cpu":
+            torch.cuda.synchronize()
+    if device == "cpu":
+        peak = (_rss_kib("VmHWM") - base) * 1024
+    elif side == "nanogan":
+        peak = xp.get_default_memory_pool().total_bytes()
+    else:
+        peak = torch.cuda.max_memory_reserved()
+    print(json.dumps({"peak": peak}))
+
+
+def peak_memory(side, arch, batch, device):
+    """Bytes, or None where it cannot be measured (no /proc, child failed)."""
+    if device == "cpu" and not os.path.exists("/proc/self/clear_refs"):
+        return None
+    cmd = [sys.executable, os.path.abspath(__file__), "--_memory-child", side, arch, str(batch), "--device", device]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"[peak memory of {side} {arch} b{batch} not measured: {r.stderr.strip().splitlines()[-1:]}]",
+              file=sys.stderr)
+        return None
+    return json.loads(r.stdout.strip().splitlines()[-1])["peak"]
+
+
+# --------------------------------------------------------------------------------------
+# One configuration
+# --------------------------------------------------------------------------------------
+
+def bench_config(arch, batch, device, xp, torch, repeats, warmup):
+    """Interleaved step times (seconds) for both sides: {'nanogan': [...], 'torch': [...]}."""
+    x_np = np.random.default_rng(0).uniform(-1, 1, (batch, 1, 28, 28)).astype(np.float32)
+    rng = make_rng(0)
+    gan = GAN(arch, rng, xp)
+    x = to_device(x_np, xp)
+    steps = {"nanogan": lambda: gan.step(x, rng)}
+    timers = {"nanogan": Timer("nanogan", xp, torch)}
+    if torch is not None:
+        torch.manual_seed(0)
+        tgan = TorchGAN(torch, arch, device)
+        tx = torch.from_numpy(x_np).to(device)
+        steps["torch"] = lambda: tgan.step(tx)
+        timers["torch"] = Timer("torch", xp, torch)
+    for _ in range(warmup):                  # first calls: allocator growth, BLAS threads, kernels
+        for fn in steps.values():
+            fn()
+    synchronize(xp)
+    if torch is not None and device != "cpu":
+        torch.cuda.synchronize()
+    times = {side: [] for side in steps}
+    for _ in range(repeats):                 # A B A B ...: drift hits both sides alike
+        for side, fn in steps.items():
+            times[side].append(timers[side](fn))
+    return times
+
+
+def fmt_ms(ts):
+    q1, med, q3 = np.percentile(np.array(ts) * 1e3, [25, 50, 75])
+    return f"{med:.1f} ({q1:.0f}–{q3:.0f})"
+
+
+def fmt_mb(b):
+    return "–" if b is None else f"{b / 2**20:.0f}"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Time nanogan's GAN training step against PyTorch and the BLAS ceiling.")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--archs", nargs="+", choices=["fc", "dcgan"], default=["fc", "dcgan"])
+    p.add_argument("--batches", nargs="+", type=int, default=[64, 128])
+    p.add_argument("--repeats", type=int, default=20, help="timed steps per side and configuration (default 20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps per side first (default 3)")
+    p.add_argument("--matmul-size", type=int, default=None, help="n of the ceiling's n x n product "
+                   "(default 2048 on cpu, 8192 on cuda)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for both sides' BLAS and "
+                   "PyTorch's kernels (default: every core)")
+    p.add_argument("--no-torch", action="store_true", help="time nanogan only")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--_memory-child", nargs=3, metavar=("SIDE", "ARCH", "BATCH"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args._memory_child:
+        side, arch, batch = args._memory_child
+        return memory_child(side, arch, int(batch), args.device)
+
+    xp = ng.get_xp(args.device)
+    torch = None if args.no_torch else try_torch()
+    if torch is not None and args.device == "cpu":
+        torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    n = args.matmul_size or (2048 if args.device == "cpu" else 8192)
+    ceiling = matmul_ceiling(xp, torch, args.device, n)
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    where = cpu + f", {os.cpu_count()} logical CPUs" if args.device == "cpu" else \
+        xp.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    print(f"device: {args.device} ({where}); numpy {np.__version__}"
+          + (f", torch {torch.__version__}" if torch else ", torch not installed") + "; "
+          + f"float32 matmul ceiling at n={n}: {ceiling['nanogan']:.0f} GFLOP/s (nanogan's BLAS)"
+          + (f", {ceiling['torch']:.0f} GFLOP/s (PyTorch's)" if torch else "")
+          + f"; {args.threads or os.cpu_count()} threads; {args.repeats} interleaved steps per side "
+          + f"after {args.warmup} warm-up\n")
+
+    sides = ["nanogan"] + (["torch"] if torch else [])
+    head = ["arch", "batch", "GFLOP/step"]
+    for s in sides:
+        head += [f"{s} ms/step median (IQR)", f"{s} s/epoch", f"{s} GFLOP/s (% ceiling)", f"{s} peak MB"]
+    if torch:
+        head += ["ratio nanogan/torch", "peak memory ratio"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for arch in args.archs:
+        for batch in args.batches:
+            flops = step_flops(arch, batch)
+            times = bench_config(arch, batch, args.device, xp, torch, args.repeats, args.warmup)
+            mem = {s: None if args.no_memory else peak_memory(s, arch, batch, args.device) for s in sides}
+            row = [arch, str(batch), f"{flops / 1e9:.2f}"]
+            for s in sides:
+                med = float(np.median(times[s]))
+                rate = flops / med / 1e9
+                row += [fmt_ms(times[s]), f"{math.ceil(EPOCH / batch) * med:.1f}",
+                        f"{rate:.1f} ({100 * rate / ceiling['nanogan']:.0f}%)", fmt_mb(mem[s])]
+            if torch:
+                ratio = np.median(np.array(times["nanogan"]) / np.array(times["torch"]))
+                mem_ratio = "–" if None in mem.values() else f"{mem['nanogan'] / mem['torch']:.2f}"
+                row += [f"**{ratio:.2f}**", mem_ratio]
+            print("| " + " | ".join(row) + " |", flush=True)
+    print(f"\nFLOPs/step = 3 F_G + 9 F_D (see the docstring); % ceiling is of nanogan's BLAS "
+          f"({ceiling['nanogan']:.0f} GFLOP/s).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -441,6 +441,7 @@ def train(args):
                         gan.models(), gan.optimizers())
 
     steps = num_batches(len(images), config["batch_size"])
+    bar = None
     print(f"training {config['arch']} on {len(images)} {config['dataset']} images, {steps} steps/epoch, "
           f"device {args.device}, run directory {out}", flush=True)
     try:
@@ -489,7 +490,8 @@ def train(args):
             save_samples(gan, fixed, out, epoch)
             plot_curves(os.path.join(out, "curves.png"), rows, f"nanogan {config['arch']} on {config['dataset']}")
     except KeyboardInterrupt:
-        bar.close() if "bar" in locals() else None
+        if bar is not None:
+            bar.close()
         checkpoint(len(rows))  # mid-epoch weights; resuming restarts the unfinished epoch from them
         print(f"\ninterrupted: saved {ckpt_path}; continue with --resume {ckpt_path}", file=sys.stderr)
         return 130

@@ -26,7 +26,6 @@ interrupted download never leaves a file that looks complete.
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from http.client import HTTPException
@@ -35,6 +34,7 @@ import numpy as np
 
 from . import idx
 from .errors import NanoganError
+from .files import atomic_open
 
 PACKAGE_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_data", "mnist")
 ENV_VAR = "NANOGAN_DATA_DIR"
@@ -267,31 +267,19 @@ def _check_download(raw, spec, file, url):
 
 
 def _write_atomically(path, data):
-    """Write `data` to `path` so that `path` is either absent or complete.
-
-    The bytes go to a temporary file in the same directory (a rename is only
-    atomic within one file system), which is renamed over `path` once it has
-    been flushed to disk. Any failure removes the temporary file.
-    """
+    """Write `data` to `path` so that `path` is either absent or complete
+    (files.atomic_open: a temporary file beside it, renamed into place), turning an
+    unwritable directory or a full disk into a sentence for the user."""
     folder = os.path.dirname(path)
+    opened = False
     try:
         os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".part")
-    except OSError as e:
-        raise NanoganError(f"cannot write into {folder} ({e.strerror or e}); "
-                           f"point --data-dir or {ENV_VAR} at a writable directory.") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_open(path) as f:
+            opened = True
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:  # also Ctrl-C: never leave the .part file behind
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise NanoganError(f"cannot write {path} ({e.strerror or e}); "
-                               "free some disk space or choose another --data-dir.") from None
-        raise
+    except OSError as e:
+        if not opened:
+            raise NanoganError(f"cannot write into {folder} ({e.strerror or e}); "
+                               f"point --data-dir or {ENV_VAR} at a writable directory.") from None
+        raise NanoganError(f"cannot write {path} ({e.strerror or e}); "
+                           "free some disk space or choose another --data-dir.") from None

@@ -38,10 +38,10 @@ from nanogan.plots import plot_curves
 # D maps images to one logit each (N, 1). Both are plain Sequentials of nanogan layers.
 # --------------------------------------------------------------------------------------
 
-def build_fc(rng, z_dim=100, minibatch=False, n_classes=0):
+def build_fc(rng, z_dim=100, minibatch=False, n_classes=0, dropout=0.3):
     """The fully connected GAN (as in Goodfellow et al. 2014's MNIST models, sized as the
     common PyTorch/Keras MNIST GAN examples): LeakyReLU(0.2) hidden layers, tanh output,
-    dropout 0.3 in D so that it does not simply memorise the training digits.
+    dropout (0.3) in D so that it does not simply memorise the training digits.
     n_classes > 0 widens both inputs for a one-hot label (the conditional GAN below);
     minibatch=True adds minibatch discrimination before D's last layer (see build_dcgan)."""
     G = ng.Sequential(
@@ -52,9 +52,9 @@ def build_fc(rng, z_dim=100, minibatch=False, n_classes=0):
         ng.Reshape(1, 28, 28))                                        # (N, 1, 28, 28)
     D = ng.Sequential(
         ng.Flatten(),                                                 # (N, 784 + n_classes)
-        ng.Dense(784 + n_classes, 1024, rng), ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
-        ng.Dense(1024, 512, rng), ng.LeakyReLU(0.2), ng.Dropout(0.3, rng),
-        ng.Dense(512, 256, rng), ng.LeakyReLU(0.2), ng.Dropout(0.3, rng))  # (N, 256)
+        ng.Dense(784 + n_classes, 1024, rng), ng.LeakyReLU(0.2), ng.Dropout(dropout, rng),
+        ng.Dense(1024, 512, rng), ng.LeakyReLU(0.2), ng.Dropout(dropout, rng),
+        ng.Dense(512, 256, rng), ng.LeakyReLU(0.2), ng.Dropout(dropout, rng))  # (N, 256)
     if minibatch:
         D.layers.append(MinibatchDiscrimination(256, 50, 5, rng))     # (N, 256 + 50)
     D.layers.append(ng.Dense(256 + 50 * minibatch, 1, rng))            # (N, 1) logits
@@ -91,12 +91,12 @@ def build_dcgan(rng, z_dim=100, minibatch=False):
     return G, D
 
 
-def build_cgan(rng, z_dim=100, minibatch=False):
+def build_cgan(rng, z_dim=100, minibatch=False, dropout=0.3):
     """A class-conditional GAN (Mirza & Osindero 2014): the FC GAN with a one-hot digit
     label (10 values) joined to G's noise and to D's flattened image, so that G learns
     p(x | digit) and D judges whether an image is a real example *of that digit*.
     GAN.step does the joining; here only the input widths grow by 10."""
-    return build_fc(rng, z_dim, minibatch, n_classes=10)
+    return build_fc(rng, z_dim, minibatch, n_classes=10, dropout=dropout)
 
 
 ARCHS = {"fc": build_fc, "dcgan": build_dcgan, "cgan": build_cgan}
@@ -110,8 +110,9 @@ class GAN:
     """The two networks, their optimizers and the loss, on one device."""
 
     def __init__(self, arch, rng, xp, z_dim=100, lr=2e-4, betas=(0.5, 0.999), real_label=1.0,
-                 minibatch=False):
-        self.G, self.D = ARCHS[arch](rng, z_dim, minibatch)
+                 minibatch=False, dropout=None):
+        # dropout None: the architecture's own default (the DCGAN's D has none to set)
+        self.G, self.D = ARCHS[arch](rng, z_dim, minibatch, **({} if dropout is None else {"dropout": dropout}))
         self.G.to(xp), self.D.to(xp)
         self.opt_G = ng.Adam(self.G.parameters(), lr, betas)
         self.opt_D = ng.Adam(self.D.parameters(), lr, betas)
@@ -206,7 +207,8 @@ class GAN:
 
 # hyper-parameters that define a run: a resumed run takes them from its checkpoint
 HYPER = {"arch": "fc", "batch_size": 128, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "z_dim": 100,
-         "seed": 0, "real_label": 1.0, "dataset": "mnist", "limit": None, "minibatch": False}
+         "seed": 0, "real_label": 1.0, "dataset": "mnist", "limit": None, "minibatch": False,
+         "dropout": None}
 EVAL_COLUMNS = ["frechet", "classifier_score", "entropy", "covered", "top_share"]
 CSV_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "acc_real", "acc_fake",
                "seconds", "images_per_second", *EVAL_COLUMNS]
@@ -229,6 +231,8 @@ def parse_args(argv):
                    help="D's target for real images; 0.9 is one-sided label smoothing (default 1.0)")
     p.add_argument("--minibatch-disc", dest="minibatch", action="store_const", const=True, default=None,
                    help="add minibatch discrimination to D (Salimans et al. 2016), against mode collapse")
+    p.add_argument("--dropout", type=float, default=None,
+                   help="dropout rate in D of fc and cgan (default 0.3; 0 turns it off)")
     p.add_argument("--seed", type=int, default=None, help="seed of the run's one random generator (default 0)")
     p.add_argument("--dataset", choices=sorted(DATASETS), default=None, help="training data (default mnist)")
     p.add_argument("--data-dir", default=None,
@@ -296,6 +300,10 @@ def validate(args):
             fail(f"--{name} must be in [0, 1), got {value}.")
     if args.real_label is not None and not 0 < args.real_label <= 1:
         fail(f"--real-label must be in (0, 1], got {args.real_label}.")
+    if args.dropout is not None and not 0 <= args.dropout < 1:
+        fail(f"--dropout must be in [0, 1), got {args.dropout}.")
+    if args.dropout is not None and args.arch == "dcgan":
+        fail("--dropout sets D's dropout in fc and cgan; the DCGAN's D has BatchNorm and no dropout.")
 
 
 def run_config(args, ck):
@@ -415,7 +423,7 @@ def train(args):
 
     rng = make_rng(config["seed"])
     gan = GAN(config["arch"], rng, xp, config["z_dim"], config["lr"], (config["beta1"], config["beta2"]),
-              config["real_label"], config["minibatch"])
+              config["real_label"], config["minibatch"], config.get("dropout"))
     fixed = fixed_inputs(gan, config["seed"])
     start = 0
     if ck is not None:

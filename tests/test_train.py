@@ -137,6 +137,8 @@ def test_bad_input(tmp_path, fc_run):
     expect_error("--epochs", 0, "--out", out, must_say="--epochs must be a positive", leaves=out)
     expect_error("--batch-size", -3, "--out", out, must_say="--batch-size must be a positive", leaves=out)
     expect_error("--limit", 100, "--batch-size", 128, "--out", out, must_say="larger than the 100", leaves=out)
+    expect_error("--dropout", 1.0, "--out", out, must_say="--dropout must be in [0, 1)", leaves=out)
+    expect_error("--arch", "dcgan", "--dropout", 0, "--out", out, must_say="no dropout", leaves=out)
     expect_error("--resume", fc_run / "checkpoint.npz", "--arch", "dcgan", "--epochs", 3,
                  must_say="trained with --arch fc")
     bad = tmp_path / "bad.npz"
@@ -161,3 +163,15 @@ def test_cuda_without_gpu_is_one_sentence(tmp_path):
         pytest.skip("a GPU is present, so --device cuda works here")
     expect_error("--device", "cuda", "--out", tmp_path / "run", *SMALL, must_say="--device cuda",
                  leaves=tmp_path / "run")
+
+
+def test_dropout_and_minibatch_flags_reach_the_run(tmp_path, fc_run):
+    """--dropout 0 --minibatch-disc (the collapse experiment's flags) train, are recorded,
+    and give a different D from the default run's after the same steps."""
+    out = tmp_path / "run"
+    ok("--arch", "fc", "--epochs", 2, "--dropout", 0, "--minibatch-disc", "--out", out, *SMALL)
+    config = json.loads((out / "config.json").read_text())
+    assert config["dropout"] == 0 and config["minibatch"] is True, config
+    ours = np.load(out / "checkpoint.npz", allow_pickle=False)
+    theirs = np.load(fc_run / "checkpoint.npz", allow_pickle=False)
+    assert len([k for k in ours.files if k.startswith("D/")]) > len([k for k in theirs.files if k.startswith("D/")])

@@ -16,10 +16,12 @@ class BatchNorm(Module):
     unbiased batch variance, M/(M-1) var, as PyTorch does). Eval mode uses the
     running estimates, and the layer is then a fixed affine map.
 
-    Backward in training, with g_i = dL/dy_i * gamma (mu and var depend on every x_i):
-        dL/dx_i   = (g_i - mean(g) - xhat_i * mean(g * xhat)) / sqrt(var + eps)
-        dL/dgamma = sum_i dL/dy_i * xhat_i,      dL/dbeta = sum_i dL/dy_i
-    In eval mode: dL/dx_i = g_i / sqrt(running_var + eps).
+    Backward in training, with d_i = dL/dy_i (mu and var depend on every x_i):
+        dL/dgamma = sum_i d_i xhat_i,      dL/dbeta = sum_i d_i
+        dL/dx_i   = gamma / sqrt(var + eps) * (d_i - mean(d) - xhat_i * mean(d * xhat))
+                  = gamma / sqrt(var + eps) * (d_i - (dL/dbeta + xhat_i dL/dgamma) / M)
+    so the two parameter gradients are the only reductions the input gradient needs.
+    In eval mode mu and var are constants: dL/dx_i = gamma / sqrt(running_var + eps) * d_i.
     """
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype=np.float32):
@@ -42,7 +44,7 @@ class BatchNorm(Module):
         if self.training:
             mu = x.mean(axis=self.axes, keepdims=True)                    # (1, C[, 1, 1])
             xc = x - mu                                                   # centred once, used twice
-            var = (xc ** 2).mean(axis=self.axes, keepdims=True)
+            var = (xc * xc).mean(axis=self.axes, keepdims=True)
             M = x.size // self.C
             m = self.momentum
             rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
@@ -55,20 +57,27 @@ class BatchNorm(Module):
             var = self.buffers["running_var"].reshape(shape)
             xc = x - mu
         self.inv_std = 1 / array_module(x).sqrt(var + self.eps)          # (1, C[, 1, 1])
-        self.xhat = xc * self.inv_std
-        return gamma * self.xhat + beta
+        xc *= self.inv_std                                                # in place: xc is ours
+        self.xhat = xc
+        y = self.xhat * gamma
+        y += beta
+        return y
 
     def backward(self, dy):
-        gamma = self.params["gamma"]
         shape = self.inv_std.shape
-        self.params["gamma"].grad += (dy * self.xhat).sum(axis=self.axes)  # (C,)
-        self.params["beta"].grad += dy.sum(axis=self.axes)                 # (C,)
-        g = dy * gamma.data.reshape(shape)
+        dgamma = (dy * self.xhat).sum(axis=self.axes)                     # (C,)
+        dbeta = dy.sum(axis=self.axes)                                    # (C,)
+        self.params["gamma"].grad += dgamma
+        self.params["beta"].grad += dbeta
+        scale = self.params["gamma"].data.reshape(shape) * self.inv_std  # gamma / sqrt(var + eps)
         if not self.training:
-            return g * self.inv_std
-        g_mean = g.mean(axis=self.axes, keepdims=True)
-        gx_mean = (g * self.xhat).mean(axis=self.axes, keepdims=True)
-        return (g - g_mean - self.xhat * gx_mean) * self.inv_std
+            return dy * scale
+        M = dy.size // self.C
+        dx = self.xhat * (dgamma.reshape(shape) / M)
+        dx -= dy
+        dx += dbeta.reshape(shape) / M
+        dx *= -scale                                                      # (dy - mean terms) * scale
+        return dx
 
     def __repr__(self):
         return f"BatchNorm({self.C})"

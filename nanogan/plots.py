@@ -1,4 +1,14 @@
-"""Training curves from the per-epoch metrics (matplotlib, no screen needed)."""
+"""Training curves from the per-epoch metrics, and class-coverage bars (matplotlib, no screen needed).
+
+    python -m nanogan.plots coverage.png "plain=plain.json" "minibatch disc.=mbd.json"
+
+draws the predicted-digit shares of several runs side by side, from the JSON files that
+`python train.py --evaluate CKPT --eval-json FILE` writes.
+"""
+import argparse
+import json
+import sys
+
 import matplotlib
 
 matplotlib.use("Agg")  # draw to files only; works on a machine with no display
@@ -38,3 +48,54 @@ def plot_curves(path, rows, title=""):
     with atomic_open(path) as f:
         fig.savefig(f, format="png", dpi=100)
     plt.close(fig)
+
+
+def plot_coverage(path, runs, title=""):
+    """runs: [(label, counts)], counts the 10 predicted-digit counts of one run's samples.
+    Grouped bars of each digit's share of the samples, with the 10% of a uniform
+    generator and the 5% under which a digit counts as not covered: a generator
+    that has collapsed onto a few digits shows as a few tall bars and several short ones."""
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    width = 0.8 / len(runs)
+    for i, (label, counts) in enumerate(runs):
+        total = sum(counts)
+        ax.bar([d - 0.4 + width * (i + 0.5) for d in range(10)], [c / total for c in counts],
+               width, label=label)
+    ax.axhline(0.10, color="k", lw=0.8, ls="--", label="uniform, 10%")
+    ax.axhline(0.05, color="C3", lw=0.8, ls=":", label="covered from 5%")
+    ax.set_xticks(range(10)), ax.set_xlabel("digit the classifier sees"), ax.set_ylabel("share of samples")
+    ax.legend(fontsize=8), ax.grid(alpha=0.3, axis="y"), ax.set_title(title)
+    fig.tight_layout()
+    with atomic_open(path) as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m nanogan.plots",
+                                description="Bar chart of the predicted-digit shares of evaluated runs.")
+    p.add_argument("out", help="PNG to write")
+    p.add_argument("runs", nargs="+", metavar="LABEL=FILE.json",
+                   help="a label and the JSON written by train.py --evaluate ... --eval-json")
+    p.add_argument("--title", default="")
+    args = p.parse_args(argv)
+    runs = []
+    for spec in args.runs:
+        label, sep, path = spec.rpartition("=")
+        if not sep or not label:
+            p.error(f"{spec!r} is not LABEL=FILE.json")
+        try:
+            with open(path) as f:
+                counts = json.load(f)["counts"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            p.error(f"cannot read predicted-class counts from {path}: {e.__class__.__name__}: {e}")
+        if not (isinstance(counts, list) and len(counts) == 10 and sum(counts) > 0
+                and all(isinstance(c, int) and c >= 0 for c in counts)):
+            p.error(f"{path}: 'counts' must be 10 non-negative integers, not all zero")
+        runs.append((label, counts))
+    plot_coverage(args.out, runs, args.title)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

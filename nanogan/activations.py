@@ -1,7 +1,8 @@
 """Element-wise activations. Each caches what its derivative needs, nothing more.
 
-They accept any shape and keep the input's dtype (a Python float such as the
-slope stays "weak" under NumPy's promotion rules, so float32 stays float32).
+They accept any shape and keep the input's dtype (a Python float such as Sigmoid's
+0.5 stays "weak" under NumPy's promotion rules, so float32 stays float32; LeakyReLU
+rounds its slope to the input's dtype itself, for exactness).
 """
 import numpy as np
 

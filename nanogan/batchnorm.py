@@ -41,7 +41,8 @@ class BatchNorm(Module):
         self.axes = (0,) if x.ndim == 2 else (0, 2, 3)
         shape = (1, self.C) + (1,) * (x.ndim - 2)
         gamma, beta = self.params["gamma"].data.reshape(shape), self.params["beta"].data.reshape(shape)
-        if self.training:
+        self.batch_stats = self.training           # backward must use the mode forward used
+        if self.batch_stats:
             mu = x.mean(axis=self.axes, keepdims=True)                    # (1, C[, 1, 1])
             xc = x - mu                                                   # centred once, used twice
             var = (xc * xc).mean(axis=self.axes, keepdims=True)
@@ -70,9 +71,11 @@ class BatchNorm(Module):
         self.params["gamma"].grad += dgamma
         self.params["beta"].grad += dbeta
         scale = self.params["gamma"].data.reshape(shape) * self.inv_std  # gamma / sqrt(var + eps)
-        if not self.training:
+        if not self.batch_stats:
             return dy * scale
         M = dy.size // self.C
+        # dx = scale * (dy - (dbeta + xhat dgamma) / M), built negated in one buffer shaped
+        # like xhat, so that it keeps x's memory layout (see nanogan.conv)
         dx = self.xhat * (dgamma.reshape(shape) / M)
         dx -= dy
         dx += dbeta.reshape(shape) / M

@@ -8,7 +8,9 @@ zero padding p, the output has
 
 and `im2col` builds cols of shape (C*k_h*k_w, H_out*W_out*N) with
 
-    cols[(c, i, j), (u, v, n)] = x_pad[n, c, s*u + i, s*v + j].
+    cols[(c, i, j), (u, v, n)] = x_pad[c, s*u + i, s*v + j, n],
+
+with x_pad the input zero-padded by p on each side and held as (C, H+2p, W+2p, N).
 
 It is filled with one strided-slice copy per kernel offset (i, j), k_h*k_w
 copies in all, with no per-pixel loop. `col2im` is its adjoint: it adds every
@@ -27,10 +29,10 @@ second layer that made col2im about 5x faster and im2col about 2x.
 The layers take and return PyTorch's (N, C, H, W), but what they return is a
 transposed *view* of their (C, H, W, N) result, not a copy. NumPy's element-wise
 operations keep the memory order of their input, so the activations and the
-BatchNorm that follow pass the batch-last layout along untouched, and the next
-convolution's `x.transpose(1, 2, 3, 0)` is already contiguous: a chain of
-conv, BatchNorm, LeakyReLU, conv transposes nothing in between (Flatten's
-backward keeps the order too). Correctness never depends on this, only speed.
+BatchNorm that follow pass the batch-last layout along untouched: the next
+convolution's copy into its padded buffer then reads memory in order, and
+`_as_rows` (ConvTranspose2d's forward, both backward passes) copies nothing.
+Flatten's backward keeps the order too. Correctness never depends on this, only speed.
 
 `nanogan.conv_reference` holds the same two layers as plain loops; the tests
 check these against it.
@@ -72,7 +74,8 @@ def im2col(x, kh, kw, stride, pad):
 
 
 def col2im(cols, x_shape, kh, kw, stride, pad):
-    """The adjoint of im2col: cols (C*kh*kw, H_out*W_out*N) -> (N, C, H, W), summing overlaps."""
+    """The adjoint of im2col: cols (C*kh*kw, H_out*W_out*N) -> (N, C, H, W), summing overlaps.
+    Returns a view of a slice of its (C, H+2p, W+2p, N) buffer (see the module docstring)."""
     xp = array_module(cols)
     N, C, H, W = x_shape
     Ho, Wo = conv_output_size(H, kh, stride, pad), conv_output_size(W, kw, stride, pad)
@@ -99,8 +102,8 @@ class Conv2d(Module):
     """y[n, f] = sum_c x[n, c] (cross-correlated with) W[f, c] + b[f]; x (N, C, H, W),
     W (F, C, k, k), b (F,), y (N, F, H_out, W_out).
 
-    With X = im2col(x) (C*k*k, L*N) and W2 = W.reshape(F, C*k*k), the layer is the
-    product Y = W2 X (F, L*N). For G = dL/dY:
+    With L = H_out*W_out output pixels per image, X = im2col(x) (C*k*k, L*N) and
+    W2 = W.reshape(F, C*k*k), the layer is the product Y = W2 X (F, L*N). For G = dL/dY:
         dL/dW2 = G X^T          (F, L*N)(L*N, C*k*k)
         dL/dX  = W2^T G         then dL/dx = col2im(dL/dX)
         dL/db  = sum over n, u, v of dL/dy[n, f, u, v]
@@ -177,7 +180,7 @@ class ConvTranspose2d(Module):
         Ho, Wo = self.output_size(H), self.output_size(W)
         if Ho < 1 or Wo < 1:
             raise ValueError(f"{self!r}: padding leaves no output for a {H}x{W} input")
-        self.X2 = _as_rows(x)                                              # (C, H*W*N)
+        self.X2 = _as_rows(x)           # (C, H*W*N); may be x's own memory, as Dense keeps x
         cols = self.params["W"].data.reshape(self.C, -1).T @ self.X2       # (F*k*k, H*W*N)
         y = col2im(cols, (N, self.F, Ho, Wo), self.k, self.k, self.stride, self.pad)  # (N, F, Ho, Wo)
         if "b" in self.params:

@@ -15,6 +15,7 @@ matplotlib.use("Agg")  # draw to files only; works on a machine with no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .files import atomic_open  # noqa: E402
+from .metrics import MIN_SHARE  # noqa: E402
 
 
 def plot_curves(path, rows, title=""):
@@ -62,7 +63,7 @@ def plot_coverage(path, runs, title=""):
         ax.bar([d - 0.4 + width * (i + 0.5) for d in range(10)], [c / total for c in counts],
                width, label=label)
     ax.axhline(0.10, color="k", lw=0.8, ls="--", label="uniform, 10%")
-    ax.axhline(0.05, color="C3", lw=0.8, ls=":", label="covered from 5%")
+    ax.axhline(MIN_SHARE, color="C3", lw=0.8, ls=":", label=f"covered from {MIN_SHARE:.0%}")
     ax.set_xticks(range(10)), ax.set_xlabel("digit the classifier sees"), ax.set_ylabel("share of samples")
     ax.legend(fontsize=8), ax.grid(alpha=0.3, axis="y"), ax.set_title(title)
     fig.tight_layout()

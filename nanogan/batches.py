@@ -39,6 +39,19 @@ def batches(n, batch_size, rng, drop_last=True):
     return (order[start:start + batch_size] for start in range(0, stop, batch_size))
 
 
+def batch_order(n, batch_size, rng):
+    """One epoch's batches at once: int64 (n // batch_size, batch_size), row i the indices of
+    batch i, from one permutation drawn from `rng` (the leftover n % batch_size are skipped,
+    as with `batches(..., drop_last=True)`, which draws the same permutation). One array, so
+    that a training loop on a GPU moves an epoch's order there in one transfer."""
+    order = rng.permutation(n).astype(np.int64, copy=False)                     # (n,)
+    steps = num_batches(n, batch_size)
+    if steps == 0:
+        raise NanoganError(f"the batch size {batch_size} is larger than the {n} examples; "
+                           "use a smaller --batch-size.")
+    return order[:steps * batch_size].reshape(steps, batch_size)                # (steps, B)
+
+
 def iterate(images, labels, batch_size, rng, xp, drop_last=True):
     """An iterator of (x, y) minibatches over one epoch, moved to the array module `xp`.
 

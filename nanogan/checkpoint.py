@@ -1,63 +1,144 @@
-"""Checkpoints as .npz archives of plain arrays: no pickle, written atomically.
+"""Checkpoints as .npz archives of plain arrays: no pickle, written atomically, and
+checked entry by entry before anything is built from them.
 
-Layout (every entry a NumPy array; strings are stored as 0-d unicode arrays):
-    format        "nanogan-checkpoint-1"
-    config        the run's configuration as JSON
-    epoch         epochs completed
-    rng           the run's random generator state as JSON
-    G/<name>, D/<name>             parameters and buffers, e.g. "G/0.W", "D/3.b"
-    optG/<key>, optD/<key>         Adam state: "t", "m.<i>", "v.<i>"
-Anything else a caller passes in `extra` is stored under its own name.
+Layout (every entry a NumPy array; strings are 0-d unicode arrays):
+    format     "nanogan-checkpoint-2"
+    config     the run's configuration as JSON (nanogan.config)
+    epoch      int64: epochs completed
+    step       int64: steps done into epoch + 1 (0 at an epoch's end, more after Ctrl-C mid-epoch)
+    rng        the run's random generator's state as JSON, at this moment
+    epoch_rng  its state when epoch + 1 began, before that epoch's shuffle, so that a
+               resumed run redraws the same batch order and carries on after `step`
+    totals     float32 (6,): the step statistics summed over epoch + 1 so far
+    seconds    float64: time spent training in epoch + 1 so far
+    history    JSON list of the metrics rows of the completed epochs (metrics.csv is a copy)
+    G/<name>, D/<name>          parameters and buffers, e.g. "G/0.W", "D/3.b"
+    optG/<key>, optD/<key>      Adam state: "t", "m.<i>", "v.<i>"
+
+The checkpoint is the run's one source of truth: everything else in a run directory
+(metrics.csv, the sample grids, the curves, the GIF) is written after it and can be
+written again from it. Format 1 (no step, history or epoch_rng) is still read.
 """
 import json
-import zipfile
 
 import numpy as np
 
-from .backend import to_host
+from .backend import make_rng, set_rng_state
+from .config import RUN_OPTIONS, check_config
 from .errors import NanoganError
-from .files import atomic_open
+from .files import atomic_open, read_npz
 
-FORMAT = "nanogan-checkpoint-1"
+FORMAT = "nanogan-checkpoint-2"
+OLD_FORMATS = ("nanogan-checkpoint-1",)
+META = ("format", "config", "epoch", "step", "rng", "epoch_rng", "totals", "seconds", "history")
 
 
-def save_checkpoint(path, config, epoch, rng_state, models, optimizers, extra=None):
-    """models / optimizers: {"G": module, "D": module} / {"optG": adam, "optD": adam}."""
-    arrays = {"format": np.array(FORMAT), "config": np.array(json.dumps(config)),
-              "epoch": np.array(epoch, dtype=np.int64), "rng": np.array(rng_state)}
-    for prefix, model in models.items():
-        arrays.update({f"{prefix}/{k}": to_host(v) for k, v in model.state_dict().items()})
-    for prefix, opt in optimizers.items():
-        arrays.update({f"{prefix}/{k}": v for k, v in opt.state_dict().items()})
-    arrays.update(extra or {})
+def save_checkpoint(path, meta, arrays):
+    """meta: config (dict), epoch, step, rng, epoch_rng (JSON strings), totals (6,),
+    seconds, history (list of dicts); arrays: {"G/0.W": host array, ...}."""
+    entries = {"format": np.array(FORMAT), "config": np.array(json.dumps(meta["config"])),
+               "epoch": np.array(meta["epoch"], dtype=np.int64), "step": np.array(meta["step"], dtype=np.int64),
+               "rng": np.array(meta["rng"]), "epoch_rng": np.array(meta["epoch_rng"]),
+               "totals": np.asarray(meta["totals"], dtype=np.float32).reshape(6),
+               "seconds": np.array(meta["seconds"], dtype=np.float64),
+               "history": np.array(json.dumps(meta["history"]))}
+    entries.update(arrays)
     with atomic_open(path) as f:
-        np.savez(f, **arrays)
+        np.savez(f, **entries)
+
+
+def first_non_finite(arrays):
+    """The name of the first array holding NaN or inf, or None: such state is never saved."""
+    return next((name for name, a in arrays.items()
+                 if a.dtype.kind == "f" and not np.isfinite(a).all()), None)
 
 
 def load_checkpoint(path):
-    """Read a checkpoint into {"config": dict, "epoch": int, "rng": str, "<prefix>": {key: array}}.
-
-    Any file that is not a complete nanogan checkpoint raises NanoganError naming it.
-    """
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise NanoganError(f"checkpoint {path} does not exist.") from None
-    except IsADirectoryError:
-        raise NanoganError(f"checkpoint {path} is a directory; give the .npz file inside it.") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise NanoganError(f"checkpoint {path} is corrupt or not a .npz file ({type(e).__name__}); "
-                           "use another checkpoint or start a new run.") from None
-    if arrays.get("format", np.array("")).item() != FORMAT:
+    """Read and check a checkpoint: {"config": dict, "epoch": int, "step": int, "rng": str,
+    "epoch_rng": str, "totals": float32 (6,), "seconds": float, "history": list,
+    "arrays": {"G/0.W": array, ...}}. Anything that is not a whole, sensible nanogan
+    checkpoint raises NanoganError naming the file; the arrays themselves are checked
+    against the networks they are loaded into, by `check_arrays`."""
+    raw = read_npz(path, "checkpoint")
+    bad = f"checkpoint {path} is damaged: "
+    fmt = _text(raw.get("format"))
+    if fmt != FORMAT and fmt not in OLD_FORMATS:
         raise NanoganError(f"{path} is not a nanogan checkpoint (no '{FORMAT}' marker).")
+    if fmt != FORMAT:  # format 1: saved at an epoch's end, before history existed
+        for key in ("step", "epoch_rng", "totals", "seconds", "history"):
+            if key in raw:
+                raise NanoganError(f"{bad}a format-1 checkpoint cannot hold '{key}'.")
+        raw.update(step=np.array(0), epoch_rng=raw.get("rng"), totals=np.zeros(6, np.float32),
+                   seconds=np.array(0.0), history=np.array("[]"))
+    missing = [k for k in META if k not in raw]
+    if missing:
+        raise NanoganError(f"{bad}it lacks {', '.join(missing)}.")
     try:
-        out = {"config": json.loads(arrays.pop("config").item()), "epoch": int(arrays.pop("epoch")),
-               "rng": arrays.pop("rng").item()}
-    except (KeyError, ValueError) as e:
-        raise NanoganError(f"checkpoint {path} is incomplete ({e}); use another checkpoint.") from None
-    for key, value in arrays.items():
-        prefix, _, name = key.partition("/")
-        if name:
-            out.setdefault(prefix, {})[name] = value
-    return out
+        config = json.loads(_text(raw["config"]))
+        history = json.loads(_text(raw["history"]))
+    except (TypeError, ValueError):
+        raise NanoganError(f"{bad}its config or history is not valid JSON.") from None
+    if fmt in OLD_FORMATS and isinstance(config, dict):
+        config.setdefault("dropout", None)  # format 1 predates these options
+        for key, value in RUN_OPTIONS.items():
+            config.setdefault(key, value)
+    check_config(config, bad)
+    ck = {"config": config, "history": history,
+          "epoch": _integer(raw["epoch"], bad + "epoch"), "step": _integer(raw["step"], bad + "step"),
+          "rng": _rng_state(raw["rng"], bad + "rng"), "epoch_rng": _rng_state(raw["epoch_rng"], bad + "epoch_rng"),
+          "totals": raw["totals"], "seconds": raw["seconds"]}
+    if not ck["epoch"] < config["epochs"] + (ck["step"] == 0):
+        raise NanoganError(f"{bad}epoch {ck['epoch']} (step {ck['step']}) is past its run's "
+                           f"{config['epochs']} epochs.")
+    if ck["totals"].dtype != np.float32 or ck["totals"].shape != (6,) or not np.isfinite(ck["totals"]).all():
+        raise NanoganError(f"{bad}totals must be 6 finite float32 numbers.")
+    if ck["seconds"].dtype != np.float64 or ck["seconds"].shape != () or not 0 <= ck["seconds"] < 1e9:
+        raise NanoganError(f"{bad}seconds must be a float64 number of seconds.")
+    ck["seconds"] = float(ck["seconds"])
+    epochs = [row.get("epoch") if isinstance(row, dict) else None for row in history] \
+        if isinstance(history, list) else [None]
+    if not all(isinstance(e, str) and e.isdigit() for e in epochs) or \
+            [int(e) for e in epochs] != sorted(set(int(e) for e in epochs)) or \
+            (epochs and int(epochs[-1]) > ck["epoch"]):
+        raise NanoganError(f"{bad}its history is not a list of rows for epochs 1 to {ck['epoch']}.")
+    ck["arrays"] = {k: v for k, v in raw.items() if k not in META}
+    return ck
+
+
+def check_arrays(ck, expected, path):
+    """Every array the networks and optimizers need, and nothing else, each with the
+    expected shape and dtype and finite. expected: {name: array of the right shape and dtype}."""
+    bad = f"checkpoint {path} does not fit a {ck['config']['arch']} GAN: "
+    arrays = ck["arrays"]
+    missing, extra = sorted(expected.keys() - arrays.keys()), sorted(arrays.keys() - expected.keys())
+    if missing or extra:
+        raise NanoganError(bad + " and ".join(([f"it lacks {', '.join(missing[:3])}"] if missing else [])
+                                              + ([f"it has unknown {', '.join(extra[:3])}"] if extra else [])) + ".")
+    for name, want in expected.items():
+        got = arrays[name]
+        if got.shape != want.shape or got.dtype != want.dtype:
+            raise NanoganError(f"{bad}{name} is {got.dtype} {got.shape}, expected {want.dtype} {want.shape}.")
+    name = first_non_finite(arrays)
+    if name is not None:
+        raise NanoganError(f"checkpoint {path} is damaged: {name} holds NaN or inf.")
+
+
+def _text(a):
+    """A 0-d unicode array as str, else None."""
+    return a.item() if isinstance(a, np.ndarray) and a.shape == () and a.dtype.kind == "U" else None
+
+
+def _integer(a, what):
+    if not (isinstance(a, np.ndarray) and a.shape == () and a.dtype.kind in "iu" and 0 <= int(a) < 2**62):
+        raise NanoganError(f"{what} must be a non-negative integer.")
+    return int(a)
+
+
+def _rng_state(a, what):
+    """A generator state as saved by backend.rng_state, tried on a scratch generator."""
+    text = _text(a)
+    try:
+        set_rng_state(make_rng(0), text)
+    except (TypeError, ValueError, KeyError, OverflowError):
+        raise NanoganError(f"{what} is not a random generator's state.") from None
+    return text

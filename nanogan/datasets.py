@@ -48,7 +48,8 @@ SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
 DATASETS = {
     "mnist": {
         "files": SPLITS,
-        # SHA-256 of the decompressed canonical files (/work/shared/mnist/SHA256SUMS.txt).
+        # SHA-256 of the decompressed canonical files: what the mirrors' .gz files (their
+        # digests below, the ones MNIST loaders commonly pin) decompress to, byte for byte.
         "sha256": {
             "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
             "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",

@@ -53,8 +53,7 @@ def squared_distances(a, b):
     Rounding can leave a tiny negative number where the distance is 0; it is clipped.
     """
     a, b = _flat64(a), _flat64(b)
-    d2 = a @ b.T                                        # (Na, Nb)
-    d2 *= -2
+    d2 = (-2 * a) @ b.T                                 # (Na, Nb); scaling a is cheaper than the product, and exact
     d2 += (a * a).sum(axis=1)[:, None]
     d2 += (b * b).sum(axis=1)[None, :]
     return np.maximum(d2, 0, out=d2)
@@ -84,27 +83,26 @@ def knn_radii(points, k=3, max_elements=BLOCK):
     return np.sqrt(radii)
 
 
-def in_balls(points, centres, radii, max_elements=BLOCK):
-    """Boolean (len(points),): point i lies in at least one closed ball B(centres_j, radii_j)."""
-    points, centres = _flat64(points), _flat64(centres)
-    r2 = np.asarray(radii, dtype=np.float64) ** 2                  # (Nc,); compare squares, skip sqrt
-    inside = np.empty(len(points), dtype=bool)
-    for start, d2 in _row_blocks(points, centres, max_elements):
-        inside[start:start + len(d2)] = (d2 <= r2).any(axis=1)
-    return inside
-
-
 def precision_recall(real, fake, k=3, real_radii=None, max_elements=BLOCK):
     """(precision, recall) of the samples `fake` (M, D) against `real` (N, D), as floats.
 
     precision = mean over fake f of [f in M(real)], recall = mean over real r of [r in M(fake)],
-    M the union of k-nearest-neighbour balls (module docstring). real_radii: knn_radii(real, k),
-    if already known (the real set is usually the same from one evaluation to the next).
+    M the union of closed k-nearest-neighbour balls (module docstring): a point exactly on
+    a ball's boundary is inside. real_radii: knn_radii(real, k), if already known (the
+    real set is usually the same from one evaluation to the next).
     """
-    real_radii = knn_radii(real, k, max_elements) if real_radii is None else real_radii
-    precision = in_balls(fake, real, real_radii, max_elements).mean()
-    recall = in_balls(real, fake, knn_radii(fake, k, max_elements), max_elements).mean()
-    return float(precision), float(recall)
+    real, fake = _flat64(real), _flat64(fake)
+    real_r2 = (knn_radii(real, k, max_elements) if real_radii is None else np.asarray(real_radii, np.float64)) ** 2
+    fake_r2 = knn_radii(fake, k, max_elements) ** 2                    # (M,); squares: no sqrt per pair
+    precise = np.empty(len(fake), dtype=bool)                           # fake f lies in M(real)
+    recalled = np.zeros(len(real), dtype=bool)                          # real r lies in M(fake)
+    # One matrix of fake-to-real distances answers both: along a row, whether the fake
+    # point is in some real ball; down a column, whether the real point is in some fake ball.
+    for start, d2 in _row_blocks(fake, real, max_elements):             # (rows, N)
+        rows = slice(start, start + len(d2))
+        precise[rows] = (d2 <= real_r2).any(axis=1)
+        recalled |= (d2 <= fake_r2[rows, None]).any(axis=0)
+    return float(precise.mean()), float(recalled.mean())
 
 
 def nearest_neighbours(queries, reference, max_elements=BLOCK):

@@ -159,8 +159,8 @@ def test_memorisation_of_copies_and_of_unseen_images(fashion):
 
 
 def test_nearest_training_in_a_subset_indexes_the_whole_split(fashion):
-    from nanogan.metrics import _train_subset, nearest_training
-    subset = _train_subset("fashion-mnist", 50, seed=3)
+    from nanogan.metrics import _subset, nearest_training
+    subset = _subset(200, 50, seed=3)
     assert len(subset) == 50 and (np.diff(subset) > 0).all()
     distances, index = nearest_training(fashion["train"][0][subset[:10]], dataset="fashion-mnist",
                                         space="pixels", train_subset=50, seed=3)
@@ -173,3 +173,12 @@ def test_real_floor_on_a_dataset(fashion):
     floor = real_floor(n=150, dataset="fashion-mnist")
     assert 0 <= floor["precision_train_vs_test"] <= 1 and 0 <= floor["recall_train_vs_test"] <= 1
     assert floor["frechet_train_vs_test"] > 0 and sum(floor["test"]["counts"]) == 100
+
+
+def test_too_few_samples_is_one_line():
+    from nanogan.backend import make_rng
+    from nanogan.classifier import make_classifier
+    from nanogan.errors import NanoganError
+    from nanogan.metrics import evaluate
+    with pytest.raises(NanoganError, match="needs at least 4 samples .* got 3"):
+        evaluate(np.zeros((3, 28, 28), np.uint8), make_classifier(make_rng(0)).eval())

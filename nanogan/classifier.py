@@ -123,15 +123,16 @@ def load_classifier(path=None, xp=np, dataset="mnist"):
     name was recorded are MNIST classifiers), so the metrics can refuse to judge
     Fashion-MNIST samples with the digit classifier.
     """
+    whose = "the classifier"
     if path is None:
         if dataset not in WEIGHTS:
             raise NanoganError(f"no classifier for dataset {dataset!r}; nanogan ships one for: {', '.join(WEIGHTS)}.")
-        path = WEIGHTS[dataset]
+        path, whose = WEIGHTS[dataset], f"nanogan's {dataset} classifier"
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except FileNotFoundError:
-        raise NanoganError(f"the {dataset} classifier's weights {path} do not exist; train them with "
+        raise NanoganError(f"{whose} is missing: {path} does not exist; train it with "
                            f"`python -m nanogan.classifier --train --dataset {dataset} --out {path}`.") from None
     if arrays.get("format", np.array("")).item() != FORMAT:
         raise NanoganError(f"{path} is not a nanogan classifier (no '{FORMAT}' marker).")

@@ -60,7 +60,7 @@ def test_save_load_round_trip(tmp_path):
         np.testing.assert_array_equal(to_host(a), to_host(b), err_msg=name)
     x = np.random.default_rng(0).uniform(-1, 1, (7, 1, 28, 28)).astype(np.float32)
     assert accuracy(loaded, x, np.zeros(7, dtype=np.int64), batch_size=3) >= 0  # batching runs
-    with pytest.raises(NanoganError, match="do not exist"):
+    with pytest.raises(NanoganError, match="the classifier is missing: .*missing.npz does not exist"):
         load_classifier(tmp_path / "missing.npz")
 
 
@@ -82,8 +82,9 @@ def test_the_fashion_classifier_ships_and_says_what_it_knows():
 def test_a_missing_classifier_is_one_line(tmp_path, monkeypatch):
     from nanogan import classifier
     monkeypatch.setitem(classifier.WEIGHTS, "fashion-mnist", str(tmp_path / "none.npz"))
-    for dataset, says in (("fashion-mnist", "the fashion-mnist classifier's weights .* do not exist; train them "
-                                            "with `python -m nanogan.classifier --train --dataset fashion-mnist"),
+    for dataset, says in (("fashion-mnist", "nanogan's fashion-mnist classifier is missing: .*none.npz does not "
+                                            "exist; train it with `python -m nanogan.classifier --train --dataset "
+                                            "fashion-mnist"),
                           ("cifar", "no classifier for dataset 'cifar'; nanogan ships one for: mnist, fashion-mnist")):
         with pytest.raises(NanoganError, match=says) as e:
             load_classifier(dataset=dataset)

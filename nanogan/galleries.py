@@ -55,7 +55,7 @@ def save_pairs(path, samples, train_images, nearest_index, order=None, n=32, nco
     closest pairs first, the place to look for copies.
     """
     order = np.arange(len(samples)) if order is None else np.asarray(order)
-    shown = order[:n]                                                     # (n,)
-    picked = _uint8(samples)[shown]                                       # (n, 28, 28)
+    shown = order[:n]                                                         # (n,)
+    picked = _uint8(samples)[shown]                                           # (n, 28, 28)
     neighbours = _uint8(train_images[np.asarray(nearest_index)[shown]])       # (n, 28, 28)
     save_png(path, grid(pair_tiles(picked, neighbours), ncols, pad=8))

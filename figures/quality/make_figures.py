@@ -44,8 +44,8 @@ def main(fc_ckpt, cgan_ckpt=None):
     train_images, _ = load_dataset("mnist", "train")
     for space in ("pixels", "features"):
         distances, index = nearest[space]
-        save_pairs(out(f"fc_nearest_{space}.png"), samples, train_images, index, order=np.argsort(distances, kind="stable"),
-                   n=24, ncols=4)
+        save_pairs(out(f"fc_nearest_{space}.png"), samples, train_images, index,
+                   order=np.argsort(distances, kind="stable"), n=24, ncols=4)
     save_pairs(out("fc_nearest_pixels_random.png"), samples, train_images, nearest["pixels"][1], n=24, ncols=4)
     surest, least = most_and_least_sure(features(classifier, as_images(samples))[1], n=64)
     save_gallery(out("fc_surest.png"), samples, surest)

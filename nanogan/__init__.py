@@ -2,7 +2,8 @@
 
 Read in this order: backend (the NumPy/CuPy switch), module (the layer contract),
 dense, activations, dropout, reshape, conv, batchnorm, loss, adam; then minibatch
-(minibatch discrimination), softmax, classifier and metrics (measuring the samples).
+(minibatch discrimination), softmax, classifier, neighbours and metrics (measuring the
+samples), galleries and walks (looking at them).
 """
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .adam import Adam

@@ -1,4 +1,4 @@
-"""An MNIST classifier built from nanogan's own layers: the judge of the GANs' samples.
+"""An MNIST (or Fashion-MNIST) classifier built from nanogan's own layers: the judge of the GANs' samples.
 
 The metrics (nanogan.metrics) need a network that knows what digits look like:
 its 128-d penultimate features are the space in which the Fréchet distance
@@ -21,6 +21,18 @@ three epochs. The trained weights ship as nanogan/_data/classifier.npz:
 
     python -m nanogan.classifier --train --epochs 6 --shift 1 --seed 0 --out nanogan/_data/classifier.npz
     python -m nanogan.classifier                 # accuracy of the shipped weights
+
+Fashion-MNIST's ten kinds of clothing have the same format, so the same network and
+recipe judge a GAN trained with --dataset fashion-mnist. It reaches 90.75% on the
+10,000 test images (132 s with one BLAS thread on a 2-core AMD EPYC, nearly idle at the
+time); the task is harder (shirts, T-shirts, pullovers and coats look alike) and this
+small network stops far from fitting it (training loss 0.25). Without shifts it reaches
+90.90% (205 s, loss 0.14), and ten epochs with shifts 90.84%: the decaying learning
+rate has all but stopped the training by then. The shifted six-epoch weights ship as
+nanogan/_data/classifier-fashion-mnist.npz, where --out defaults to for this dataset:
+
+    python -m nanogan.classifier --train --dataset fashion-mnist --epochs 6 --shift 1 --seed 0
+    python -m nanogan.classifier --dataset fashion-mnist
 """
 import argparse
 import os
@@ -43,7 +55,11 @@ from .reshape import Flatten
 from .softmax import SoftmaxCrossEntropy, log_softmax
 
 FORMAT = "nanogan-classifier-1"
-DEFAULT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_data", "classifier.npz")
+_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_data")
+# The shipped weights, one file per dataset the judge knows (nanogan.datasets.DATASETS).
+WEIGHTS = {"mnist": os.path.join(_DATA, "classifier.npz"),
+           "fashion-mnist": os.path.join(_DATA, "classifier-fashion-mnist.npz")}
+DEFAULT_PATH = WEIGHTS["mnist"]
 FEATURES = 128
 
 
@@ -99,19 +115,30 @@ def save_classifier(path, model, meta):
         np.savez_compressed(f, **arrays)
 
 
-def load_classifier(path=None, xp=np):
-    """The trained classifier in eval mode on the array module `xp` (default: the shipped weights)."""
-    path = path or DEFAULT_PATH
+def load_classifier(path=None, xp=np, dataset="mnist"):
+    """The trained classifier in eval mode on the array module `xp`.
+
+    path: a weights file; default: the shipped weights for `dataset`. The model's
+    `.dataset` attribute names the data it was trained on (files saved before the
+    name was recorded are MNIST classifiers), so the metrics can refuse to judge
+    Fashion-MNIST samples with the digit classifier.
+    """
+    whose = "the classifier"
+    if path is None:
+        if dataset not in WEIGHTS:
+            raise NanoganError(f"no classifier for dataset {dataset!r}; nanogan ships one for: {', '.join(WEIGHTS)}.")
+        path, whose = WEIGHTS[dataset], f"nanogan's {dataset} classifier"
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except FileNotFoundError:
-        raise NanoganError(f"classifier weights {path} do not exist; train them with "
-                           "`python -m nanogan.classifier --train --out PATH`.") from None
+        raise NanoganError(f"{whose} is missing: {path} does not exist; train it with "
+                           f"`python -m nanogan.classifier --train --dataset {dataset} --out {path}`.") from None
     if arrays.get("format", np.array("")).item() != FORMAT:
         raise NanoganError(f"{path} is not a nanogan classifier (no '{FORMAT}' marker).")
     model = make_classifier(make_rng(0))  # weights are overwritten; the seed does not matter
     model.load_state_dict({k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
+    model.dataset = str(arrays.get("meta/dataset", np.array("mnist")).item())
     return model.to(xp).eval()
 
 
@@ -127,18 +154,19 @@ def random_shift(x, rng, max_shift=2):
     return xp.stack([padded[n, :, dy[n]:dy[n] + H, dx[n]:dx[n] + W] for n in range(N)])  # (N, 1, H, W)
 
 
-def train(epochs=4, seed=0, batch_size=128, lr=1e-3, decay=0.5, shift=0, xp=np, log=print):
+def train(epochs=4, seed=0, batch_size=128, lr=1e-3, decay=0.5, shift=0, xp=np, log=print, dataset="mnist"):
     """Train from scratch; returns (model, test accuracy after each epoch).
 
     Adam with the usual betas (0.9, 0.999) (this is plain supervised learning, not a
     GAN); the learning rate is multiplied by `decay` after every epoch, so the last
     epoch fine-tunes with small steps. `shift` > 0 augments each batch with
     `random_shift`. Initial weights, shuffling and shifts all come from
-    make_rng(seed), so a seed fixes the run.
+    make_rng(seed), so a seed fixes the run. `dataset`: "mnist" or "fashion-mnist"
+    (the same sizes and ten classes, so the same network).
     """
     rng = make_rng(seed)
-    train_x, train_y = load_dataset("mnist", "train")
-    test_x, test_y = load_dataset("mnist", "test")
+    train_x, train_y = load_dataset(dataset, "train")
+    test_x, test_y = load_dataset(dataset, "test")
     model = make_classifier(rng).to(xp)
     opt = Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
     loss_fn = SoftmaxCrossEntropy()
@@ -170,18 +198,20 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--shift", type=int, default=0, help="augment: translate images by up to this many pixels")
-    p.add_argument("--out", default=DEFAULT_PATH, help="weights file (.npz)")
+    p.add_argument("--dataset", choices=sorted(WEIGHTS), default="mnist", help="the data to train or test on")
+    p.add_argument("--out", default=None, help="weights file (.npz); default: the shipped one for --dataset")
     args = p.parse_args(argv)
+    args.out = args.out or WEIGHTS[args.dataset]
     if not args.train:  # evaluate existing weights
-        model = load_classifier(args.out)
-        test_x, test_y = load_dataset("mnist", "test")
-        print(f"{args.out}: test accuracy {accuracy(model, test_x, test_y):.4f}")
+        model = load_classifier(args.out, dataset=args.dataset)
+        test_x, test_y = load_dataset(args.dataset, "test")
+        print(f"{args.out}: {args.dataset} test accuracy {accuracy(model, test_x, test_y):.4f}")
         return
     start = time.perf_counter()
-    model, history = train(args.epochs, args.seed, args.batch_size, shift=args.shift)
+    model, history = train(args.epochs, args.seed, args.batch_size, shift=args.shift, dataset=args.dataset)
     seconds = time.perf_counter() - start
-    save_classifier(args.out, model, {"epochs": args.epochs, "seed": args.seed, "batch_size": args.batch_size,
-                                      "shift": args.shift,
+    save_classifier(args.out, model, {"dataset": args.dataset, "epochs": args.epochs, "seed": args.seed,
+                                      "batch_size": args.batch_size, "shift": args.shift,
                                       "test_accuracy": history[-1], "train_seconds": seconds})
     print(f"saved {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB); test accuracy {history[-1]:.4f}, "
           f"training took {seconds:.0f} s")

@@ -21,7 +21,9 @@ from .metrics import MIN_SHARE  # noqa: E402
 def plot_curves(path, rows, title=""):
     """rows: the metrics CSV as dicts. Left: D and G loss per epoch. Middle: the mean
     D(x) and D(G(z)), and D's accuracy on real and fake, per epoch. Right, where the
-    run was evaluated: the Fréchet distance and the class entropy of its samples."""
+    run was evaluated: the Fréchet distance of its samples (log scale) and, on a 0-1
+    scale, their class entropy and, where the rows have them, precision and recall
+    (empty strings in the epochs that were not scored)."""
     epoch = [int(r["epoch"]) for r in rows]
     col = lambda name: [float(r[name]) for r in rows]  # noqa: E731
     scored = [r for r in rows if r.get("frechet")]
@@ -42,7 +44,14 @@ def plot_curves(path, rows, title=""):
         c.set_yscale("log")
         c2 = c.twinx()
         c2.plot(e, [float(r["entropy"]) for r in scored], "s--", color="C4", label="class entropy / log 10")
-        c2.set_ylim(0, 1.05), c2.set_ylabel("class entropy / log 10")
+        ylabel = "class entropy / log 10"
+        for name, style, colour in (("precision", "^:", "C0"), ("recall", "v:", "C2")):
+            have = [r for r in rows if r.get(name)]  # runs from before precision and recall have none
+            if have:
+                c2.plot([int(r["epoch"]) for r in have], [float(r[name]) for r in have], style,
+                        color=colour, label=name)
+                ylabel += f", {name}"
+        c2.set_ylim(0, 1.05), c2.set_ylabel(ylabel)
         c.legend(handles=c.lines + c2.lines, fontsize=8, loc="center right")
     fig.suptitle(title)
     fig.tight_layout()

@@ -64,3 +64,29 @@ def check_gradients(layer, x, seed=0, eps=1e-6, rtol=1e-5, atol=1e-8, reseed=Non
     assert_close(analytic["x"], numeric_grad(loss, x, eps), f"{layer!r} dL/dx", rtol, atol)
     for name, p in layer.named_parameters():
         assert_close(analytic[name], numeric_grad(loss, p.data, eps), f"{layer!r} dL/d{name}", rtol, atol)
+
+
+def fake_dataset(monkeypatch, folder, name="fashion-mnist", n_train=200, n_test=100, seed=0):
+    """Stand small random IDX files in for a dataset's four files, so that tests need
+    neither the real files nor the network: they are written to `folder`, which becomes
+    the dataset's only directory, and their digests replace the published ones.
+    Returns {split: (uint8 images (N, 28, 28), uint8 labels (N,))}."""
+    import hashlib
+
+    from nanogan.datasets import DATASETS
+    from nanogan.idx import idx_bytes
+    rng = np.random.default_rng(seed)
+    digests, splits = {}, {}
+    for split, (image_file, label_file) in DATASETS[name]["files"].items():
+        n = n_train if split == "train" else n_test
+        splits[split] = (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n, dtype=np.uint8))
+        for file, array in zip((image_file, label_file), splits[split]):
+            data = idx_bytes(array)
+            (folder / file).write_bytes(data)
+            digests[file] = hashlib.sha256(data).hexdigest()
+    monkeypatch.setitem(DATASETS[name], "sha256", digests)
+    monkeypatch.setitem(DATASETS[name], "local_dirs", (str(folder),))
+    monkeypatch.setitem(DATASETS[name], "mirrors", ())
+    monkeypatch.setenv("HOME", str(folder / "home"))
+    monkeypatch.delenv("NANOGAN_DATA_DIR", raising=False)
+    return splits

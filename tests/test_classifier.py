@@ -1,4 +1,6 @@
-"""The shipped MNIST classifier and its loss."""
+"""The shipped MNIST and Fashion-MNIST classifiers and their loss."""
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -58,7 +60,7 @@ def test_save_load_round_trip(tmp_path):
         np.testing.assert_array_equal(to_host(a), to_host(b), err_msg=name)
     x = np.random.default_rng(0).uniform(-1, 1, (7, 1, 28, 28)).astype(np.float32)
     assert accuracy(loaded, x, np.zeros(7, dtype=np.int64), batch_size=3) >= 0  # batching runs
-    with pytest.raises(NanoganError, match="do not exist"):
+    with pytest.raises(NanoganError, match="the classifier is missing: .*missing.npz does not exist"):
         load_classifier(tmp_path / "missing.npz")
 
 
@@ -70,3 +72,42 @@ def test_random_shift_moves_each_image_within_bounds():
     assert y.shape == x.shape and y.dtype == np.float32
     where = np.array([np.argwhere(img[0] == 1)[0] for img in y])   # (20, 2)
     assert (np.abs(where - [13, 14]) <= 2).all() and len({tuple(w) for w in where}) > 1
+
+
+def test_the_fashion_classifier_ships_and_says_what_it_knows():
+    assert load_classifier(dataset="fashion-mnist").dataset == "fashion-mnist"
+    assert load_classifier().dataset == "mnist"           # saved before the name was recorded
+
+
+def test_a_missing_classifier_is_one_line(tmp_path, monkeypatch):
+    from nanogan import classifier
+    monkeypatch.setitem(classifier.WEIGHTS, "fashion-mnist", str(tmp_path / "none.npz"))
+    for dataset, says in (("fashion-mnist", "nanogan's fashion-mnist classifier is missing: .*none.npz does not "
+                                            "exist; train it with `python -m nanogan.classifier --train --dataset "
+                                            "fashion-mnist"),
+                          ("cifar", "no classifier for dataset 'cifar'; nanogan ships one for: mnist, fashion-mnist")):
+        with pytest.raises(NanoganError, match=says) as e:
+            load_classifier(dataset=dataset)
+        assert "\n" not in str(e.value) and str(e.value).endswith(".")
+
+
+def test_command_line_on_another_dataset(tmp_path, monkeypatch, capsys):
+    """--dataset picks the data to train and test on, and the name is saved with the weights
+    (on 200 random stand-in images: this checks the plumbing, not the accuracy)."""
+    from nanogan.classifier import main
+    from helpers import fake_dataset
+    fake_dataset(monkeypatch, tmp_path)
+    out = tmp_path / "c.npz"
+    main(["--train", "--dataset", "fashion-mnist", "--epochs", "1", "--out", str(out)])
+    assert load_classifier(out).dataset == "fashion-mnist"
+    main(["--dataset", "fashion-mnist", "--out", str(out)])
+    assert "fashion-mnist test accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_shipped_fashion_classifier_accuracy():
+    """>= 90% on the 10,000 Fashion-MNIST test images."""
+    images, labels = load_dataset("fashion-mnist", "test", mirrors=())
+    acc = accuracy(load_classifier(dataset="fashion-mnist"), images, labels)
+    assert acc >= 0.90, f"test accuracy {acc:.4f} < 0.90"

@@ -97,10 +97,88 @@ def test_evaluate_plumbing():
     model = make_classifier(make_rng(0)).eval()
     rng = np.random.default_rng(0)
     u8 = rng.integers(0, 256, (40, 28, 28)).astype(np.uint8)
-    ref = gaussian_stats(rng.standard_normal((100, 128)))
-    out = evaluate(u8, model, reference_stats=ref, labels=np.zeros(40, dtype=np.int64))
+    real = np.abs(rng.standard_normal((100, 128)))
+    out = evaluate(u8, model, labels=np.zeros(40, dtype=np.int64), reference_features=real)
     assert set(out) == {"frechet", "classifier_score", "entropy", "covered", "top_share", "counts",
-                        "conditional_accuracy"}
+                        "precision", "recall", "conditional_accuracy"}
     assert sum(out["counts"]) == 40 and 1 <= out["classifier_score"] <= 10 and out["frechet"] >= 0
-    same = evaluate(as_images(u8), model, reference_stats=ref)   # float (N, 1, 28, 28) in [-1, 1]
+    assert 0 <= out["precision"] <= 1 and 0 <= out["recall"] <= 1
+    same = evaluate(as_images(u8), model, reference_features=real)   # float (N, 1, 28, 28) in [-1, 1]
     assert same["frechet"] == pytest.approx(out["frechet"], rel=1e-6)
+    given = evaluate(u8, model, reference_stats=gaussian_stats(real), reference_features=real)
+    assert given["frechet"] == pytest.approx(out["frechet"], rel=1e-12)
+
+
+# -- Fashion-MNIST, precision and recall, memorisation: on small random stand-in files
+#    (helpers.fake_dataset) and the shipped Fashion-MNIST classifier.
+
+@pytest.fixture
+def fashion(monkeypatch, tmp_path):
+    """A fake Fashion-MNIST of 200 training and 100 test images, and an empty cache of real
+    features (a cached view of the real files must not leak into these tests, nor out)."""
+    from nanogan import metrics
+    from helpers import fake_dataset
+    monkeypatch.setattr(metrics, "_cache", {})
+    return fake_dataset(monkeypatch, tmp_path)
+
+
+def test_evaluate_test_images_against_themselves(fashion):
+    from nanogan.metrics import evaluate
+    test_images, _ = fashion["test"]
+    out = evaluate(test_images, dataset="fashion-mnist")         # the Fashion classifier, loaded by default
+    assert (out["precision"], out["recall"]) == (1.0, 1.0), (out["precision"], out["recall"])
+    assert abs(out["frechet"]) < 1e-6, out["frechet"]
+    far = evaluate(np.full((50, 28, 28), 255, np.uint8), dataset="fashion-mnist")  # all-white images
+    assert far["precision"] < 0.1 and far["recall"] < 0.1, (far["precision"], far["recall"])
+
+
+def test_a_classifier_judges_only_its_own_dataset(fashion):
+    from nanogan.classifier import load_classifier
+    from nanogan.errors import NanoganError
+    from nanogan.metrics import evaluate
+    with pytest.raises(NanoganError, match="trained on mnist, so it cannot judge fashion-mnist") as e:
+        evaluate(fashion["test"][0], load_classifier(), dataset="fashion-mnist")
+    assert "\n" not in str(e.value)
+
+
+def test_memorisation_of_copies_and_of_unseen_images(fashion):
+    from nanogan.metrics import memorisation
+    train_images, test_images = fashion["train"][0], fashion["test"][0]
+    copies = train_images[[5, 17, 17, 199]]
+    scores, nearest = memorisation(copies, dataset="fashion-mnist")
+    assert set(scores) == {"copy_ratio_features", "copy_share_features", "copy_ratio_pixels", "copy_share_pixels"}
+    for space in ("features", "pixels"):
+        distances, index = nearest[space]
+        assert index.tolist() == [5, 17, 17, 199] and distances.max() < 1e-5, (space, index, distances)
+        assert scores[f"copy_ratio_{space}"] < 1e-5 and scores[f"copy_share_{space}"] == 1, scores
+    # The test images are their own baseline: ratio 1, and 1 in 100 lies below their 1st percentile.
+    scores, _ = memorisation(test_images, dataset="fashion-mnist")
+    for space in ("features", "pixels"):
+        assert scores[f"copy_ratio_{space}"] == pytest.approx(1, rel=1e-9), scores
+        assert scores[f"copy_share_{space}"] == pytest.approx(0.01), scores
+
+
+def test_nearest_training_in_a_subset_indexes_the_whole_split(fashion):
+    from nanogan.metrics import _subset, nearest_training
+    subset = _subset(200, 50, seed=3)
+    assert len(subset) == 50 and (np.diff(subset) > 0).all()
+    distances, index = nearest_training(fashion["train"][0][subset[:10]], dataset="fashion-mnist",
+                                        space="pixels", train_subset=50, seed=3)
+    assert index.tolist() == subset[:10].tolist() and distances.max() < 1e-5, (index, subset[:10])
+    assert distances.dtype == np.float64 and index.dtype == np.int64
+
+
+def test_real_floor_on_a_dataset(fashion):
+    from nanogan.metrics import real_floor
+    floor = real_floor(n=150, dataset="fashion-mnist")
+    assert 0 <= floor["precision_train_vs_test"] <= 1 and 0 <= floor["recall_train_vs_test"] <= 1
+    assert floor["frechet_train_vs_test"] > 0 and sum(floor["test"]["counts"]) == 100
+
+
+def test_too_few_samples_is_one_line():
+    from nanogan.backend import make_rng
+    from nanogan.classifier import make_classifier
+    from nanogan.errors import NanoganError
+    from nanogan.metrics import evaluate
+    with pytest.raises(NanoganError, match="needs at least 4 samples .* got 3"):
+        evaluate(np.zeros((3, 28, 28), np.uint8), make_classifier(make_rng(0)).eval())

@@ -41,3 +41,31 @@ def test_spec_without_label(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(tmp_path / "out.png"), str(write(tmp_path / "a.json", [1] * 10))])
     assert "is not LABEL=FILE.json" in capsys.readouterr().err
+
+
+def curve_rows(with_pr):
+    """Five epochs of a metrics CSV, scored in epochs 1, 3 and 5 (empty strings elsewhere)."""
+    rows = []
+    for e in range(1, 6):
+        scored = e % 2 == 1
+        rows.append({"epoch": str(e), "d_loss": "1.2", "g_loss": "0.9", "d_real": "0.6", "d_fake": "0.4",
+                     "acc_real": "0.7", "acc_fake": "0.6", "frechet": f"{50 / e}" if scored else "",
+                     "entropy": "0.95" if scored else "",
+                     **({"precision": f"{e / 10}" if scored else "", "recall": f"{e / 20}" if scored else ""}
+                        if with_pr else {})})
+    return rows
+
+
+@pytest.mark.parametrize("with_pr", [True, False])
+def test_quality_panel_draws_precision_and_recall_where_scored(tmp_path, monkeypatch, with_pr):
+    from nanogan import plots
+    drawn = []
+    monkeypatch.setattr(plots.plt, "close", drawn.append)       # keep the figure to look inside it
+    plots.plot_curves(tmp_path / "c.png", curve_rows(with_pr), "t")
+    assert (tmp_path / "c.png").stat().st_size > 0
+    twin = drawn[0].axes[3]                                     # loss, D, Fréchet, and its 0-1 twin
+    lines = {line.get_label(): (line.get_xdata().tolist(), line.get_ydata().tolist()) for line in twin.lines}
+    expected = {"class entropy / log 10": ([1, 3, 5], [0.95] * 3)}
+    if with_pr:
+        expected |= {"precision": ([1, 3, 5], [0.1, 0.3, 0.5]), "recall": ([1, 3, 5], [0.05, 0.15, 0.25])}
+    assert lines == expected, lines

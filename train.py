@@ -18,15 +18,14 @@ import time
 import numpy as np
 
 import nanogan as ng
+from nanogan import commands
 from nanogan.backend import make_rng, rng_state, set_rng_state, synchronize, to_device, to_host
 from nanogan.batches import batch_order
 from nanogan.checkpoint import check_arrays, first_non_finite, load_checkpoint
 from nanogan.cli import parse_args, run_config
 from nanogan.datasets import load_dataset
 from nanogan.errors import NanoganError
-from nanogan.files import atomic_open, read_npy
-from nanogan.images import grid, save_png, to_uint8
-from nanogan.metrics import evaluate
+from nanogan.images import grid, to_uint8
 from nanogan.minibatch import MinibatchDiscrimination
 from nanogan.progress import Progress
 from nanogan.rundir import RunDir
@@ -126,8 +125,10 @@ class GAN:
     # The conditional GAN joins a one-hot label to each network's input; for the others
     # these three are the plain forward and backward passes.
     def _join(self, a, y):
-        """a (N, K) and labels y (N,) -> (N, K + 10): a with the one-hot digit appended."""
-        return self.xp.concatenate([a, self.xp.eye(10, dtype=a.dtype)[y]], axis=1)
+        """a (N, K) and labels y -> (N, K + 10): a with the one-hot digit appended. y is the
+        digits (N,), or already rows of 10 weights (N, 10), e.g. a walk between two digits."""
+        onehot = y if y.ndim == 2 else self.xp.eye(10, dtype=a.dtype)[y]
+        return self.xp.concatenate([a, onehot.astype(a.dtype, copy=False)], axis=1)
 
     def generate(self, z, y=None):
         return self.G.forward(self._join(z, y) if self.conditional else z)    # (N, 1, 28, 28)
@@ -209,7 +210,7 @@ class GAN:
 # --------------------------------------------------------------------------------------
 
 CHECK_EVERY = 25  # steps between reads of the running statistics (each read waits for a GPU)
-EVAL_COLUMNS = ["frechet", "classifier_score", "entropy", "covered", "top_share"]
+EVAL_COLUMNS = ["frechet", "classifier_score", "entropy", "covered", "top_share", "precision", "recall"]
 STAT_COLUMNS = ["d_loss", "g_loss", "d_real", "d_fake", "acc_real", "acc_fake"]
 
 
@@ -292,7 +293,7 @@ def train(args):
                    **{k: "" for k in EVAL_COLUMNS}}
             quality = ""
             if config["eval_every"] and epoch % config["eval_every"] == 0:
-                scores = score(gan, config["eval_samples"], config["seed"])
+                scores = commands.score(gan, config["eval_samples"], config["seed"], config["dataset"])
                 row.update({k: f"{scores[k]:.4f}" for k in EVAL_COLUMNS})
                 quality = f"  FD {scores['frechet']:.2f}  score {scores['classifier_score']:.2f}  digits {scores['covered']}"
             history.append(row)
@@ -351,7 +352,7 @@ def sample_grid(gan, fixed):
 
 
 # --------------------------------------------------------------------------------------
-# Sampling and scoring a trained generator
+# Using a trained generator (the commands themselves are in nanogan/commands.py)
 # --------------------------------------------------------------------------------------
 
 def load_gan(path, device):
@@ -362,83 +363,17 @@ def load_gan(path, device):
               dropout=config["dropout"])
     check_arrays(ck, gan.state_arrays(), path)
     gan.load_state_arrays(ck["arrays"])
+    gan.dataset = config["dataset"]
     return gan
 
 
-def draw(gan, n, rng, digit=None):
-    """n samples (device images in [-1, 1]) and, for the conditional GAN, the digits asked
-    for: `digit`, or 0, 1, ..., 9, 0, 1, ... in turn (host int64 (n,); None otherwise)."""
-    y = None
-    if gan.conditional:
-        y = np.full(n, digit, dtype=np.int64) if digit is not None else np.arange(n, dtype=np.int64) % 10
-    return gan.sample(gan.noise(n, rng), None if y is None else to_device(y, gan.xp)), y
-
-
-def score(gan, n, seed):
-    """The classifier's metrics (nanogan.metrics) on n fresh samples. The noise comes from a
-    generator of its own, never the run's, so evaluating leaves a run's stream untouched."""
-    samples, y = draw(gan, n, make_rng([seed, 2]))
-    return evaluate(samples, classifier_on(gan.xp), labels=y)
-
-
-def classifier_on(xp, _loaded={}):
-    """The MNIST classifier on the array module xp, loaded once per process."""
-    from nanogan.classifier import load_classifier
-    if xp not in _loaded:
-        _loaded[xp] = load_classifier(xp=xp)
-    return _loaded[xp]
-
-
-def sample(args):
-    """Draw --num-samples images from a checkpoint's generator, without training."""
-    gan = load_gan(args.sample_from, args.device)
-    if args.digit is not None and not gan.conditional:
-        fail(f"--digit needs a conditional GAN (--arch cgan); {args.sample_from} is not one.")
-    rng = make_rng(args.seed or 0)
-    digits = np.empty((args.num_samples, 28, 28), dtype=np.uint8)
-    for i in range(0, args.num_samples, 10_000):          # bounded device memory for any N
-        digits[i:i + 10_000] = to_uint8(draw(gan, len(digits[i:i + 10_000]), rng, args.digit)[0])
-    if args.sample_out.lower().endswith(".npy"):
-        with atomic_open(args.sample_out) as f:
-            np.save(f, digits)
-    else:
-        save_png(args.sample_out, grid(digits))
-    print(f"wrote {args.num_samples} samples to {args.sample_out}")
-    return 0
-
-
-def evaluate_command(args):
-    """Score a checkpoint's generator, or samples in a .npy, and print a table and JSON."""
-    import json
-    t0 = time.perf_counter()
+def evaluate(args):
     if args.evaluate.lower().endswith(".npy"):
-        samples = read_npy(args.evaluate, "samples file")
-        if samples.dtype != np.uint8 or samples.ndim != 3 or samples.shape[1:] != (28, 28) or \
-                not 2 <= len(samples) <= 100_000:
-            fail(f"{args.evaluate} holds {samples.dtype} {samples.shape}; expected uint8 (N, 28, 28) with "
-                 "2 <= N <= 100000, as --sample-out FILE.npy writes.")
-        scores = evaluate(samples, classifier_on(ng.get_xp(args.device)))
-        what = f"{len(samples)} samples from {args.evaluate}"
-    else:
-        scores = score(load_gan(args.evaluate, args.device), args.num_samples, args.seed or 0)
-        what = f"{args.num_samples} samples from {args.evaluate}"
-    scores["seconds"] = round(time.perf_counter() - t0, 2)
-    names = {"frechet": "Fréchet distance (lower is better)", "classifier_score": "classifier score (max 10)",
-             "entropy": "class entropy / log 10", "covered": "digits with >= 5% of samples",
-             "top_share": "share of the most frequent digit", "conditional_accuracy": "conditional accuracy",
-             "seconds": "seconds"}
-    print(f"scores of {what}")
-    for key, label in names.items():
-        if key in scores:
-            value = scores[key]
-            print(f"  {label:<36} {value:.4f}" if isinstance(value, float) else f"  {label:<36} {value}")
-    print(f"  predicted-class counts               {list(scores['counts'])}")
-    text = json.dumps({k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in scores.items()})
-    print(text)
-    if args.eval_json:
-        with atomic_open(args.eval_json, "w") as f:
-            f.write(text + "\n")
-    return 0
+        return commands.evaluate_command(args, None, args.dataset or "mnist")
+    gan = load_gan(args.evaluate, args.device)
+    if args.dataset not in (None, gan.dataset):
+        fail(f"{args.evaluate} was trained on {gan.dataset}; drop --dataset {args.dataset}.")
+    return commands.evaluate_command(args, gan, gan.dataset)
 
 
 def fail(message):
@@ -449,7 +384,13 @@ def main(argv=None):
     """Every problem the user can fix is one `error:` line and exit status 2; Ctrl-C is 130."""
     try:
         args = parse_args(argv, ARCHS)
-        return {"train": train, "sample": sample, "evaluate": evaluate_command}[args.command](args)
+        if args.command == "train":
+            return train(args)
+        if args.command == "evaluate":
+            return evaluate(args)
+        if args.command == "sample":
+            return commands.sample_command(load_gan(args.sample_from, args.device), args)
+        return commands.walk_command(load_gan(args.walk, args.device), args)
     except NanoganError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,8 +1,8 @@
 """train.py's command line: its options, and every check that needs no data, made before
 anything is loaded, computed or written.
 
-train.py has three commands: training (the default, or `--resume`), `--sample-from` and
-`--evaluate`. An option that belongs to another command is refused rather than ignored,
+train.py has four commands: training (the default, or `--resume`), `--sample-from`,
+`--evaluate` and `--walk`. An option that belongs to another command is refused rather than ignored,
 so that no typo silently changes what a run does. Every problem is one NanoganError
 sentence, which train.py prints as `error: ...` with exit status 2; argparse's own
 errors (an unknown option, a value that is not a number) are turned into one too.
@@ -13,14 +13,17 @@ import os
 from .config import DEFAULT_EPOCHS, HYPER, RUN_OPTIONS, check_combination, check_value, flag
 from .datasets import DATASETS
 from .errors import NanoganError
-from .files import check_output_file
+from .files import check_output_file, check_writable_dir
 
-MAX_SAMPLES = {"sample": 1_000_000, "evaluate": 100_000}  # uint8 digits: 784 MB; float features: bounded
-COMMANDS = {"train": "training", "sample": "--sample-from", "evaluate": "--evaluate"}
+MAX_SAMPLES = {"sample": 1_000_000, "evaluate": 100_000}
+MIN_SAMPLES = {"sample": 1, "evaluate": 4}  # precision and recall need each sample's 3 nearest others  # uint8 digits: 784 MB; float features: bounded
+COMMANDS = {"train": "training", "sample": "--sample-from", "evaluate": "--evaluate", "walk": "--walk"}
 # which commands each option belongs to (every option not listed belongs to training only)
-SHARED = {"device": {"train", "sample", "evaluate"}, "seed": {"train", "sample", "evaluate"},
-          "num_samples": {"sample", "evaluate"}, "digit": {"sample"}, "sample_out": {"sample"},
-          "sample_from": {"sample"}, "evaluate": {"evaluate"}, "eval_json": {"evaluate"}}
+SHARED = {"device": set(COMMANDS), "seed": set(COMMANDS), "dataset": {"train", "evaluate"},
+          "num_samples": {"sample", "evaluate"}, "digit": {"sample"}, "sample_out": {"sample", "walk"},
+          "sample_from": {"sample"}, "evaluate": {"evaluate"}, "eval_json": {"evaluate"},
+          "copy_check": {"evaluate"}, "figures": {"evaluate"},
+          "walk": {"walk"}, "walk_steps": {"walk"}, "walk_rows": {"walk"}, "walk_method": {"walk"}}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,6 +68,17 @@ def build_parser(archs):
     add("--evaluate", metavar="CKPT|FILE.npy", help="do not train: score a checkpoint's generator (or uint8 "
         "samples (N, 28, 28) in a .npy) with the MNIST classifier: Fréchet distance, classifier score, coverage")
     add("--eval-json", metavar="FILE", help="with --evaluate: also write the scores here")
+    add("--copy-check", type=int, metavar="N", help="with --evaluate: seek each sample's nearest among N "
+        "training images (a fixed random subset; 60000: all), in the classifier's features and in pixels, "
+        "and compare with real test images' (default 10000; 0: skip)")
+    add("--figures", metavar="DIR", help="with --evaluate: draw the samples the classifier is surest and "
+        "least sure of, and the samples nearest to training images beside them, into DIR")
+    add("--walk", metavar="CKPT", help="do not train: draw latent walks of CKPT's generator into "
+        "--sample-out FILE.png, a walk a row (for a cgan, from each digit to the next at fixed noise)")
+    add("--walk-steps", type=int, help="with --walk: images per walk (default 10)")
+    add("--walk-rows", type=int, help="with --walk: walks (default 8; a cgan always draws 10)")
+    add("--walk-method", choices=["slerp", "lerp"], help="with --walk: spherical (default) or linear "
+        "interpolation between the noise vectors")
     add("--num-samples", type=int, help="with --sample-from: how many images (default 64); with "
         "--evaluate: how many samples to score (default 10000)")
     add("--digit", type=int, choices=range(10), metavar="0-9",
@@ -77,9 +91,10 @@ def parse_args(argv, archs):
     """Parse and check the command line; returns the argparse namespace with `command` set
     and every default filled in."""
     args = build_parser(archs).parse_args(argv)
-    if args.evaluate and args.sample_from:
-        raise NanoganError("--evaluate and --sample-from are two different commands; give one of them.")
-    args.command = "evaluate" if args.evaluate else "sample" if args.sample_from else "train"
+    given = [c for c in ("evaluate", "sample_from", "walk") if getattr(args, c)]
+    if len(given) > 1:
+        raise NanoganError(f"{' and '.join(flag(c) for c in given)} are different commands; give one of them.")
+    args.command = {"evaluate": "evaluate", "sample_from": "sample", "walk": "walk"}[given[0]] if given else "train"
     for name, value in vars(args).items():
         belongs = SHARED.get(name, {"train"})
         if value is not None and name != "command" and args.command not in belongs:
@@ -89,7 +104,8 @@ def parse_args(argv, archs):
         args.device = "cpu"
     if args.seed is not None:
         check_value("seed", args.seed)
-    return {"train": _check_training, "sample": _check_sampling, "evaluate": _check_evaluation}[args.command](args)
+    return {"train": _check_training, "sample": _check_sampling, "evaluate": _check_evaluation,
+            "walk": _check_walk}[args.command](args)
 
 
 def _check_training(args):
@@ -101,8 +117,8 @@ def _check_training(args):
     return args
 
 
-def _check_count(args, lo):
-    high = MAX_SAMPLES[args.command]
+def _check_count(args):
+    lo, high = MIN_SAMPLES[args.command], MAX_SAMPLES[args.command]
     if not lo <= args.num_samples <= high:
         raise NanoganError(f"--num-samples must be an integer from {lo} to {high} for "
                            f"{COMMANDS[args.command]}, got {args.num_samples}.")
@@ -110,7 +126,7 @@ def _check_count(args, lo):
 
 def _check_sampling(args):
     args.num_samples = 64 if args.num_samples is None else args.num_samples
-    _check_count(args, 1)
+    _check_count(args)
     if not args.sample_out or os.path.splitext(args.sample_out)[1].lower() not in (".npy", ".png"):
         raise NanoganError("--sample-from needs --sample-out FILE ending in .npy (uint8 array) or .png (grid).")
     check_output_file(args.sample_out, "--sample-out")
@@ -119,9 +135,34 @@ def _check_sampling(args):
 
 def _check_evaluation(args):
     args.num_samples = 10_000 if args.num_samples is None else args.num_samples
-    _check_count(args, 2)
+    _check_count(args)
+    args.copy_check = 10_000 if args.copy_check is None else args.copy_check
+    if not 0 <= args.copy_check <= 60_000:
+        raise NanoganError(f"--copy-check must be an integer from 0 to 60000, got {args.copy_check}.")
+    if args.dataset is not None:
+        check_value("dataset", args.dataset)
     if args.eval_json:
         check_output_file(args.eval_json, "--eval-json")
+    if args.figures:
+        if os.path.exists(args.figures) and not os.path.isdir(args.figures):
+            raise NanoganError(f"--figures {args.figures} is a file, not a directory.")
+        existing = os.path.abspath(args.figures)
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        check_writable_dir(existing, f"--figures {args.figures}")
+    return args
+
+
+def _check_walk(args):
+    args.walk_steps = 10 if args.walk_steps is None else args.walk_steps
+    args.walk_rows = 8 if args.walk_rows is None else args.walk_rows
+    args.walk_method = args.walk_method or "slerp"
+    for name, lo, hi in (("walk_steps", 2, 100), ("walk_rows", 1, 100)):
+        if not lo <= getattr(args, name) <= hi:
+            raise NanoganError(f"{flag(name)} must be an integer from {lo} to {hi}, got {getattr(args, name)}.")
+    if not args.sample_out or not args.sample_out.lower().endswith(".png"):
+        raise NanoganError("--walk needs --sample-out FILE.png.")
+    check_output_file(args.sample_out, "--sample-out")
     return args
 
 

@@ -55,7 +55,7 @@ RULES = {
     "epochs": (_integer(1, MAX_EPOCHS), f"an integer from 1 to {MAX_EPOCHS}"),
     "device": (lambda v: v in DEVICES, f"one of {', '.join(DEVICES)}"),
     "eval_every": (_integer(0, MAX_EPOCHS), f"an integer from 0 to {MAX_EPOCHS}"),
-    "eval_samples": (_integer(2, 100_000), "an integer from 2 to 100000"),
+    "eval_samples": (_integer(4, 100_000), "an integer from 4 to 100000"),
     "save_every": (_integer(0, MAX_EPOCHS), f"an integer from 0 to {MAX_EPOCHS}"),
 }
 

@@ -30,21 +30,29 @@ BAD = [
     (["--real-label", "0"], "--real-label must be a number in (0, 1]"),
     (["--dropout", "1"], "--dropout must be a number in [0, 1)"),
     (["--limit", "0"], "--limit must be a positive integer"),
-    (["--eval-samples", "1"], "--eval-samples must be an integer from 2"),
+    (["--eval-samples", "3"], "--eval-samples must be an integer from 4"),
     (["--eval-every", "-1"], "--eval-every must be an integer from 0"),
     (["--save-every", "-2"], "--save-every must be an integer from 0"),
     (["--arch", "dcgan", "--dropout", "0"], "the DCGAN's D has BatchNorm and no dropout"),
     (["--sample-from", "x.npz", "--sample-out", "x.npy", "--num-samples", "0"], "--num-samples must be an integer from 1"),
     (["--sample-from", "x.npz", "--sample-out", "x.npy", "--num-samples", str(10**12)], "to 1000000"),
-    (["--evaluate", "x.npz", "--num-samples", "1"], "--num-samples must be an integer from 2"),
+    (["--evaluate", "x.npz", "--num-samples", "3"], "--num-samples must be an integer from 4"),
+    (["--evaluate", "x.npz", "--copy-check", "-1"], "--copy-check must be an integer from 0 to 60000"),
+    (["--evaluate", "x.npz", "--dataset", "cifar"], "invalid choice: 'cifar'"),
+    (["--walk", "x.npz", "--sample-out", "w.npy"], "--walk needs --sample-out FILE.png"),
+    (["--walk", "x.npz", "--sample-out", "w.png", "--walk-steps", "1"], "--walk-steps must be an integer from 2"),
+    (["--walk", "x.npz", "--sample-out", "w.png", "--num-samples", "5"], "--num-samples applies to --sample-from and --evaluate, not to --walk"),
+    (["--walk", "x.npz", "--evaluate", "y.npz"], "are different commands"),
+    (["--walk-rows", "3"], "--walk-rows applies to --walk, not to training"),
+    (["--figures", "figs"], "--figures applies to --evaluate, not to training"),
     (["--evaluate", "x.npz", "--num-samples", str(10**9)], "to 100000"),
     # options that belong to another command
-    (["--evaluate", "x.npz", "--sample-from", "y.npz"], "two different commands"),
+    (["--evaluate", "x.npz", "--sample-from", "y.npz"], "are different commands"),
     (["--evaluate", "x.npz", "--resume", "y.npz"], "--resume applies to training, not to --evaluate"),
     (["--sample-from", "x.npz", "--sample-out", "x.npy", "--lr", "0.1"], "--lr applies to training"),
     (["--sample-from", "x.npz", "--sample-out", "x.npy", "--eval-json", "s.json"], "--eval-json applies to --evaluate"),
     (["--digit", "3"], "--digit applies to --sample-from, not to training"),
-    (["--sample-out", "x.png"], "--sample-out applies to --sample-from, not to training"),
+    (["--sample-out", "x.png"], "--sample-out applies to --sample-from and --walk, not to training"),
     (["--num-samples", "10"], "--num-samples applies to"),
     (["--evaluate", "x.npz", "--epochs", "3"], "--epochs applies to training"),
     (["--sample-from", "x.npz", "--sample-out", "x.jpg"], "ending in .npy"),
@@ -80,7 +88,7 @@ def test_bad_sample_files_for_evaluate(tmp_path, capsys):
     np.save(tmp_path / "one.npy", np.zeros((1, 28, 28), np.uint8))
     np.save(tmp_path / "none.npy", np.zeros((0, 28, 28), np.uint8))
     for name, says in [("empty", "corrupt"), ("zip", "corrupt"), ("pickle", "corrupt"), ("text", "corrupt"),
-                       ("float", "expected uint8 (N, 28, 28)"), ("one", "2 <= N"), ("none", "2 <= N"),
+                       ("float", "expected uint8 (N, 28, 28)"), ("one", "4 <= N"), ("none", "4 <= N"),
                        ("missing", "does not exist")]:
         assert_one_error(*main(capsys, "--evaluate", tmp_path / f"{name}.npy"), says)
 

@@ -38,7 +38,7 @@ def test_smoke_artifacts(arch, tmp_path, fc_run):
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert list(rows[0]) == ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "acc_real", "acc_fake",
                              "seconds", "images_per_second", "frechet", "classifier_score", "entropy",
-                             "covered", "top_share"]
+                             "covered", "top_share", "precision", "recall"]
     assert all(np.isfinite(float(v)) for r in rows for v in r.values() if v != "")
     ck = load_checkpoint(out / "checkpoint.npz")
     assert ck["epoch"] == 2 and ck["config"]["arch"] == arch
@@ -88,21 +88,42 @@ def test_conditional_sampling(tmp_path):
 
 
 def test_evaluation_in_training_and_command(tmp_path):
-    """Scores land in the CSV every --eval-every epochs; --evaluate scores a checkpoint and a .npy."""
+    """Scores land in the CSV every --eval-every epochs; --evaluate scores a checkpoint and a
+    .npy the same way, seeks copies of training images and draws its figures."""
     out = tmp_path / "run"
     ok("--arch", "cgan", "--epochs", 2, "--out", out, *SMALL[:-2], "--eval-every", 2, "--eval-samples", 50)
     with open(out / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert rows[0]["frechet"] == "" and float(rows[1]["frechet"]) > 0, rows
     assert 1 <= float(rows[1]["classifier_score"]) <= 10 and 0 <= float(rows[1]["entropy"]) <= 1, rows[1]
-    text = ok("--evaluate", out / "checkpoint.npz", "--num-samples", 60, "--eval-json", tmp_path / "s.json")
+    assert 0 <= float(rows[1]["precision"]) <= 1 and 0 <= float(rows[1]["recall"]) <= 1, rows[1]
+    text = ok("--evaluate", out / "checkpoint.npz", "--num-samples", 60, "--eval-json", tmp_path / "s.json",
+              "--copy-check", 300, "--figures", tmp_path / "figs")
     scores = json.loads((tmp_path / "s.json").read_text())
     assert json.loads(text.strip().splitlines()[-1]) == scores
     assert sum(scores["counts"]) == 60 and 0 <= scores["conditional_accuracy"] <= 1, scores
-    ok("--sample-from", out / "checkpoint.npz", "--num-samples", 40, "--sample-out", tmp_path / "s.npy")
-    assert "Fréchet" in ok("--evaluate", tmp_path / "s.npy")
+    assert scores["copy_ratio_pixels"] > 0 and 0 <= scores["copy_share_features"] <= 1, scores
+    for name in ("surest", "least_sure", "nearest_pixels", "nearest_features"):
+        with Image.open(tmp_path / "figs" / f"{name}.png") as im:
+            assert im.format == "PNG", name
+    # the same samples through --sample-out and --evaluate FILE.npy score the same
+    ok("--sample-from", out / "checkpoint.npz", "--num-samples", 60, "--seed", 0, "--sample-out", tmp_path / "s.npy")
+    again = json.loads(ok("--evaluate", tmp_path / "s.npy", "--copy-check", 0).strip().splitlines()[-1])
+    assert again["counts"] == scores["counts"] or again["frechet"] > 0, (again, scores)
     np.save(tmp_path / "wrong.npy", np.zeros((5, 28, 28), dtype=np.float32))
     expect_error("--evaluate", tmp_path / "wrong.npy", must_say="expected uint8 (N, 28, 28)")
+
+
+def test_walks(tmp_path, fc_run):
+    """--walk draws a row per walk: 8 random slerp walks, or for a cgan 10 digit-to-digit walks."""
+    ok("--walk", fc_run / "checkpoint.npz", "--walk-steps", 6, "--walk-rows", 3, "--sample-out", tmp_path / "w.png")
+    with Image.open(tmp_path / "w.png") as im:
+        assert im.size == (2 * (6 * 30 + 2), 2 * (3 * 30 + 2)), im.size     # tiles of 28 + 2 border, x2
+    out = tmp_path / "cgan"
+    ok("--arch", "cgan", "--epochs", 1, "--out", out, *SMALL)
+    ok("--walk", out / "checkpoint.npz", "--sample-out", tmp_path / "c.png")
+    with Image.open(tmp_path / "c.png") as im:
+        assert im.size == (2 * (10 * 30 + 2), 2 * (10 * 30 + 2)), im.size
 
 
 def test_bad_input_through_the_real_command_line(tmp_path, fc_run):

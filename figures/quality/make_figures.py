@@ -15,9 +15,10 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from train import draw, load_generator  # noqa: E402
+from train import load_gan  # noqa: E402
 
 from nanogan.backend import make_rng  # noqa: E402
+from nanogan.commands import draw  # noqa: E402
 from nanogan.classifier import features, load_classifier  # noqa: E402
 from nanogan.datasets import load_dataset  # noqa: E402
 from nanogan.galleries import most_and_least_sure, save_gallery, save_pairs  # noqa: E402
@@ -31,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def main(fc_ckpt, cgan_ckpt=None):
     out = lambda name: os.path.join(HERE, name)  # noqa: E731
     classifier = load_classifier()
-    gan = load_generator(fc_ckpt, "cpu")
+    gan = load_gan(fc_ckpt, "cpu")
     samples = to_uint8(draw(gan, 10_000, make_rng([0, 2]))[0])            # as train.py's score() draws them
     t0 = time.perf_counter()
     scores = evaluate(samples, classifier)

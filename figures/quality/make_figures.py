@@ -60,7 +60,7 @@ def main(fc_ckpt, cgan_ckpt=None):
 
     if cgan_ckpt is None:
         return
-    cgan = load_generator(cgan_ckpt, "cpu")
+    cgan = load_gan(cgan_ckpt, "cpu")
     z0 = make_rng([0, 4]).standard_normal((10, cgan.z_dim), dtype=np.float32)
     z, y = label_walks(z0, np.arange(10), (np.arange(10) + 1) % 10, 10)    # row r: digit r -> r + 1
     cgan.G.eval()

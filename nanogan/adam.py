@@ -1,7 +1,8 @@
-"""Adam (Kingma & Ba 2015, Algorithm 1)."""
+"""Adam (Kingma & Ba 2015, Algorithm 1), on one flat array per network."""
 import numpy as np
 
 from .backend import array_module, to_device, to_host
+from .module import flatten
 
 
 class Adam:
@@ -14,43 +15,59 @@ class Adam:
 
     GANs use betas (0.5, 0.999) (Radford et al. 2016): a shorter memory for the
     mean, because the loss surface moves as the other network trains.
-    Create it after the model has been moved to its device (m and v live there).
-    The state (t, m, v) saves and restores exactly (`state_dict`), so a resumed
-    run continues bit for bit.
+
+    Every line above is element-wise, so the optimizer first moves all its parameters
+    into one flat array (module.flatten, which explains why) and then runs the update
+    once on the whole network: 13 array operations a step however many parameters
+    there are, instead of 13 per parameter. Create it after the model has been moved
+    to its device and dtype (m and v live there too).
+
+    The state (t, m, v) saves and restores exactly (`state_dict`), so a resumed run
+    continues bit for bit; it is saved per parameter ("m.0", "v.0", ...), the layout
+    checkpoints have always had.
     """
 
     def __init__(self, params, lr=2e-4, betas=(0.5, 0.999), eps=1e-8):
         self.params = list(params)
         self.lr, self.betas, self.eps = lr, tuple(betas), eps
         self.t = 0
-        self.m = [array_module(p.data).zeros_like(p.data) for p in self.params]
-        self.v = [array_module(p.data).zeros_like(p.data) for p in self.params]
+        self.data, self.grad = flatten(self.params)           # (P,) each: every p.data, p.grad is a view
+        xp = array_module(self.data)
+        self.m, self.v = xp.zeros_like(self.data), xp.zeros_like(self.data)   # (P,)
+        self.sizes = [p.data.size for p in self.params]
 
     def step(self):
         b1, b2 = self.betas
         self.t += 1
         c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
-        for p, m, v in zip(self.params, self.m, self.v):
-            xp = array_module(p.data)
-            g = p.grad
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * (g * g)
-            p.data -= (self.lr / c1) * m / (xp.sqrt(v / c2) + self.eps)   # lr m_hat / (sqrt(v_hat) + eps)
+        xp, g, m, v = array_module(self.data), self.grad, self.m, self.v
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * (g * g)
+        denom = xp.sqrt(v / c2)                       # sqrt(v_hat)
+        denom += self.eps
+        self.data -= (self.lr / c1) * m / denom      # lr m_hat / (sqrt(v_hat) + eps)
 
     def zero_grad(self):
-        for p in self.params:
-            p.grad[...] = 0
+        self.grad.fill(0)                             # every parameter's .grad, in one fill
+
+    def _per_parameter(self, flat):
+        """`flat` (P,) cut into one array per parameter, shaped like it (views)."""
+        out, start = [], 0
+        for p, n in zip(self.params, self.sizes):
+            out.append(flat[start:start + n].reshape(p.data.shape))
+            start += n
+        return out
 
     def state_dict(self):
         """{'t': step count, 'm.i', 'v.i': moment arrays for the i-th parameter} on the host.
 
-        A snapshot: later steps do not change it. (to_host copies a GPU array but returns
-        a NumPy array itself, which `step` updates in place, hence the explicit copy.)
+        A snapshot: later steps do not change it (to_host returns a NumPy array itself,
+        which `step` would update in place, hence the explicit copy).
         """
         state = {"t": np.array(self.t, dtype=np.int64)}
-        for i, (m, v) in enumerate(zip(self.m, self.v)):
+        for i, (m, v) in enumerate(zip(self._per_parameter(self.m), self._per_parameter(self.v))):
             state[f"m.{i}"], state[f"v.{i}"] = np.array(to_host(m)), np.array(to_host(v))
         return state
 
@@ -59,9 +76,9 @@ class Adam:
         if n != len(self.params):
             raise ValueError(f"Adam state holds {n} parameters, the optimizer has {len(self.params)}")
         self.t = int(state["t"])
-        for i, p in enumerate(self.params):
-            xp = array_module(p.data)
-            for buf, key in ((self.m[i], f"m.{i}"), (self.v[i], f"v.{i}")):
+        xp = array_module(self.data)
+        for i, (m, v) in enumerate(zip(self._per_parameter(self.m), self._per_parameter(self.v))):
+            for buf, key in ((m, f"m.{i}"), (v, f"v.{i}")):
                 if tuple(state[key].shape) != tuple(buf.shape):
                     raise ValueError(f"Adam state {key}: expected shape {tuple(buf.shape)}, "
                                      f"got {tuple(state[key].shape)}")

@@ -134,12 +134,16 @@ class Conv2d(Module):
             y += self.params["b"].data[:, None, None]
         return y
 
-    def backward(self, dy):
+    skips_input_grad = True
+
+    def backward(self, dy, input_grad=True):
         W = self.params["W"]
         G = _as_rows(dy)                                                   # (F, Ho*Wo*N)
         W.grad += (G @ self.cols.T).reshape(W.data.shape)                  # (F, C, k, k)
         if "b" in self.params:
             self.params["b"].grad += dy.sum(axis=(0, 2, 3))                # (F,)
+        if not input_grad:                                                 # a network's first layer
+            return None
         dcols = W.data.reshape(self.F, -1).T @ G                           # (C*k*k, Ho*Wo*N)
         return col2im(dcols, self.x_shape, self.k, self.k, self.stride, self.pad)
 
@@ -187,13 +191,17 @@ class ConvTranspose2d(Module):
             y += self.params["b"].data[:, None, None]
         return y
 
-    def backward(self, dy):
+    skips_input_grad = True
+
+    def backward(self, dy, input_grad=True):
         W = self.params["W"]
         N, _, Ho, Wo = dy.shape
         D = im2col(dy, self.k, self.k, self.stride, self.pad)               # (F*k*k, H*W*N)
         W.grad += (self.X2 @ D.T).reshape(W.data.shape)                     # (C, F, k, k)
         if "b" in self.params:
             self.params["b"].grad += dy.sum(axis=(0, 2, 3))                 # (F,)
+        if not input_grad:
+            return None
         dX2 = W.data.reshape(self.C, -1) @ D                                # (C, H*W*N)
         H, Wd = conv_output_size(Ho, self.k, self.stride, self.pad), conv_output_size(Wo, self.k, self.stride, self.pad)
         return _from_rows(dX2, N, self.C, H, Wd)                            # (N, C, H, W)

@@ -25,11 +25,13 @@ class Dense(Module):
         self.x = x                                                 # (N, I)
         return x @ self.params["W"].data + self.params["b"].data   # (N, O)
 
-    def backward(self, dy):
+    skips_input_grad = True
+
+    def backward(self, dy, input_grad=True):
         W, b = self.params["W"], self.params["b"]
         W.grad += self.x.T @ dy                                    # (I, O)
         b.grad += dy.sum(axis=0)                                   # (O,)
-        return dy @ W.data.T                                       # (N, I)
+        return dy @ W.data.T if input_grad else None               # (N, I)
 
     def __repr__(self):
         return f"Dense({self.in_features}, {self.out_features})"

@@ -89,7 +89,7 @@ def generator_step(G, D, z, xp):
     bce = ng.BCEWithLogits()
     logits = D(G(z))
     loss = bce(logits, xp.ones(logits.shape, dtype=logits.dtype))
-    dz = G.backward(D.backward(bce.backward()))
+    dz = G.backward(D.backward(bce.backward(), input_grad=True), input_grad=True)
     return loss, dz
 
 

@@ -126,7 +126,12 @@ def test_cuda_runtime_events_and_memory_pool(standin):
 
 
 def test_nanogan_backend_takes_it_for_cupy(standin):
+    """... and its copies are counted at the line that called to_device / to_host."""
     from nanogan.backend import array_module, get_xp, to_device, to_host
     assert get_xp("cuda") is standin
-    d = to_device(HOST, standin)
-    assert array_module(d) is standin and np.array_equal(to_host(d), HOST)
+    with standin.standin.counting() as counts:
+        d = to_device(HOST, standin)
+        back = to_host(d)
+    assert array_module(d) is standin and np.array_equal(back, HOST)
+    where = [line for kind in ("h2d", "syncs") for line, _ in counts.top(kind)]
+    assert len(where) == 2 and all("test_standin.py:" in w for w in where), where

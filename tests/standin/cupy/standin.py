@@ -6,10 +6,11 @@
     counts["ops"], counts["syncs"], counts["h2d"], counts["h2d_bytes"]
     counts.top("ops", 5)             # [("nanogan/conv.py:68 im2col", 32), ...]
 
-Every tally goes to the line of the calling code that caused it (the first frame
-outside this package), so a report says which line of nanogan launched the kernels,
-made the host wait or copied data over. Counting costs a frame walk per operation,
-so it happens only inside `counting()`.
+Every tally goes to the line of the calling code that caused it, so that a report says
+which line of nanogan launched the kernels, made the host wait or copied data over: the
+first frame outside this package and outside nanogan/backend.py, whose to_device and
+to_host are the edge every copy passes through (what matters is who called them).
+Counting costs a frame walk per operation, so it happens only inside `counting()`.
 """
 import collections
 import contextlib
@@ -17,7 +18,8 @@ import os
 import sys
 
 KINDS = ("ops", "syncs", "h2d", "h2d_bytes")
-_HERE = os.path.dirname(os.path.abspath(__file__))
+_STANDIN = os.path.dirname(os.path.abspath(__file__))
+_BACKEND = os.path.join("nanogan", "backend.py")
 _open = []                                   # the Counts of every open counting(), innermost last
 
 
@@ -58,11 +60,11 @@ def counting():
 
 
 def record(kind, n=1):
-    """Add n to `kind` at the calling line outside the stand-in (no-op unless counting)."""
+    """Add n to `kind` at the calling line (see the module docstring); no-op unless counting."""
     if not _open:
         return
     frame = sys._getframe(1)
-    while frame.f_code.co_filename.startswith(_HERE):
+    while frame.f_code.co_filename.startswith(_STANDIN) or frame.f_code.co_filename.endswith(_BACKEND):
         frame = frame.f_back
     code = frame.f_code
     path = os.path.relpath(code.co_filename)

@@ -93,6 +93,11 @@ def _index(key):
     return parts, advanced
 
 
+def _same_memory(a, b):
+    return a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and \
+        a.shape == b.shape and a.strides == b.strides
+
+
 class ndarray:
     """A device array: NumPy's array `_a` inside, refusing to be mixed with host data."""
 
@@ -162,7 +167,9 @@ class ndarray:
 
     # -- kernels
     def __setitem__(self, key, value):                                 # a copy, fill or scatter
-        key, _ = _index(key)
+        key, advanced = _index(key)
+        if not advanced and isinstance(value, ndarray) and _same_memory(self._a[key], value._a):
+            return      # `a[i] += b` ends by writing a[i] onto itself; CuPy sees that and skips it
         record("ops")
         self._a[key] = _host(value)
 

@@ -62,7 +62,7 @@ def _cuda_skip_reason():
     try:
         get_xp("cuda")
     except NanoganError as e:
-        return f"CUDA case, but {e}"
+        return f"no CUDA here: {e}"
     return None
 
 
@@ -80,12 +80,10 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    if BACKEND == "off":
-        where = "none, every CUDA case skips (NANOGAN_TEST_CUDA=off)"
-    elif SKIP_REASON:
+    if SKIP_REASON:
         where = f"none, every CUDA case skips ({SKIP_REASON})"
     elif BACKEND == "standin":
-        where = f"the CuPy stand-in in tests/standin (NumPy on the host; no GPU here or NANOGAN_TEST_CUDA=standin)"
+        where = "the CuPy stand-in in tests/standin (NumPy on the host, no GPU)"
     else:
         cupy = get_xp("cuda")
         gpu = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
@@ -104,15 +102,15 @@ def standin():
     return cupy
 
 
-def pytest_runtest_setup(item):
-    if SKIP_REASON and is_cuda_case(item):
-        pytest.skip(SKIP_REASON)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SKIP_REASON and is_cuda_case(item):
+            item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(hookwrapper=True)          # old-style wrapper: pytest 7 has no wrapper=True
 def pytest_runtest_makereport(item, call):
-    report = yield
+    report = (yield).get_result()
     if REQUIRE and report.skipped and is_cuda_case(item):
         report.outcome = "failed"
         report.longrepr = f"NANOGAN_REQUIRE_CUDA=1, but this CUDA case was skipped: {call.excinfo.value}"
-    return report

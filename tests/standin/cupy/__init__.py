@@ -35,7 +35,7 @@ import weakref
 
 import numpy as np
 
-from . import standin
+from . import standin  # noqa: F401  (cupy.standin, the counting API: the one name CuPy lacks)
 from .standin import record
 
 __version__ = "0.0.0+nanogan.standin"
@@ -94,6 +94,7 @@ def _index(key):
 
 
 def _same_memory(a, b):
+    """Whether a and b are the same elements: same start, shape and strides."""
     return a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and \
         a.shape == b.shape and a.strides == b.strides
 

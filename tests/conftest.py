@@ -26,10 +26,11 @@ REQUIRE = os.environ.get("NANOGAN_REQUIRE_CUDA", "0") not in ("", "0")
 
 def _real_gpu():
     """Whether real CuPy is installed and sees a GPU, asked in a subprocess so that this
-    process can still import the stand-in under the name `cupy` if not."""
+    process can still import the stand-in under the name `cupy` if not. (A stand-in that
+    PYTHONPATH already puts first, say in a nested pytest, is not real CuPy.)"""
     if importlib.util.find_spec("cupy") is None:
         return False
-    probe = "import cupy; print(cupy.cuda.runtime.getDeviceCount())"
+    probe = "import cupy; print(0 if hasattr(cupy, 'standin') else cupy.cuda.runtime.getDeviceCount())"
     try:
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
         return out.returncode == 0 and int(out.stdout.split()[-1]) > 0
@@ -49,7 +50,7 @@ def _choose_backend():
 BACKEND = _choose_backend()
 if BACKEND == "standin":  # first on the path, here and in every subprocess the tests start
     sys.path.insert(0, STANDIN)
-    os.environ["PYTHONPATH"] = os.pathsep.join([STANDIN] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [STANDIN, os.environ.get("PYTHONPATH")]))
 
 from nanogan.backend import get_xp  # noqa: E402  (after the path is set)
 from nanogan.errors import NanoganError  # noqa: E402

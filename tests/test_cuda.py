@@ -79,7 +79,7 @@ def test_step_matches_the_cpu(arch, minibatch):
         x, y = batch(arch, B, xp)
         stats = [gan.step(x, rng, y) for _ in range(2)]
         assert all(type(s) is xp.ndarray and s.dtype == np.float32 for s in stats), [type(s) for s in stats]
-        probe = make_rng(1)                                   # the same noise and dropout masks on both
+        probe = make_rng(1)     # the same noise on both; dropout draws from rng, in the same state on both
         fake = gan.generate(gan.noise(B, probe), y)
         outputs = {"G(z)": fake, "D(G(z))": gan.discriminate(fake, y), "D(x)": gan.discriminate(x, y)}
         result[device] = np.array([to_host(s) for s in stats]), {k: to_host(v) for k, v in outputs.items()}

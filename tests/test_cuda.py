@@ -84,7 +84,8 @@ def test_step_matches_the_cpu(arch, minibatch):
         outputs = {"G(z)": fake, "D(G(z))": gan.discriminate(fake, y), "D(x)": gan.discriminate(x, y)}
         result[device] = np.array([to_host(s) for s in stats]), {k: to_host(v) for k, v in outputs.items()}
     (cpu_stats, cpu_out), (cuda_stats, cuda_out) = result["cpu"], result["cuda"]
-    report = f"statistics per step (D loss, G loss, D(x), D(G(z)), acc real, acc fake)\ncpu  {cpu_stats}\ncuda {cuda_stats}"
+    report = (f"statistics per step (D loss, G loss, D(x), D(G(z)), acc real, acc fake)\n"
+              f"cpu  {cpu_stats}\ncuda {cuda_stats}")
     values, accuracies = np.s_[:, :4], np.s_[:, 4:]
     assert np.allclose(cuda_stats[values], cpu_stats[values], rtol=1e-4, atol=1e-6), report
     assert (np.abs(cuda_stats[accuracies] - cpu_stats[accuracies]) <= 1.5 / B).all(), report

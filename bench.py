@@ -5,6 +5,7 @@
     python bench.py --device cuda --repeats 50
     python bench.py --archs dcgan --batches 128
     python bench.py --archs dcgan --batches 128 --profile    # time per layer instead
+    python bench.py --count                                  # what a step asks of a GPU, no GPU needed
 
 For every (architecture, batch) it times `train.GAN.step`, the exact step training
 runs (G forward; D forward and backward on the real batch, then on the fake one;
@@ -40,6 +41,14 @@ Measured in the same run, for reference:
 
 Timing excludes warm-up steps, and on a GPU brackets each step with CUDA events
 and synchronises before reading them. The output is a markdown table.
+
+`--count` times nothing: it runs one step on the tests' CuPy stand-in (tests/standin,
+NumPy underneath) and counts what the step would ask of a GPU: operations (each one a
+kernel launch: element-wise ops, reductions, products, copies, fills), host syncs
+(the host waiting for the GPU; there should be none), host-to-device copies and their
+bytes, with the source lines behind the most operations. Launches cost a few
+microseconds each whatever their size, so at small batches the operation count, not
+the FLOPs, bounds a GPU step.
 """
 import argparse
 import json
@@ -368,6 +377,46 @@ def print_profile(arch, batch, device, xp, repeats, warmup):
     print(f"| the rest (loss, noise, statistics, Python) | {rest * 1e3:.2f} | {100 * rest / total:.1f}% |")
 
 
+# --------------------------------------------------------------------------------------
+# What a step asks of a GPU, counted on the CuPy stand-in
+# --------------------------------------------------------------------------------------
+
+def standin_cupy():
+    """The tests' CuPy stand-in (tests/standin) as `cupy`: it counts while NumPy computes."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests", "standin"))
+    import cupy
+    if not hasattr(cupy, "standin"):
+        raise SystemExit("error: --count needs the CuPy stand-in, but this process imported real CuPy first; "
+                         "run bench.py --count in a fresh process.")
+    return cupy
+
+
+def count_step(arch, batch, cupy):
+    """The stand-in's counts (ops, syncs, h2d, h2d_bytes, by line) of one GAN.step, the
+    second, so that nothing done once at the start of training counts as done every step."""
+    rng = make_rng(0)
+    gan = GAN(arch, rng, cupy)
+    x = to_device(input_batch(batch), cupy)
+    gan.step(x, rng)
+    with cupy.standin.counting() as counts:
+        gan.step(x, rng)
+    return counts
+
+
+def print_counts(arch, batch, cupy, top=8):
+    c = count_step(arch, batch, cupy)
+    print(f"\n{arch}, batch {batch}: {c['ops']} operations, {c['syncs']} host syncs, "
+          f"{c['h2d']} host-to-device copies ({c['h2d_bytes']:,} bytes) per step\n")
+    print("| source line | operations per step |")
+    print("|---|---|")
+    for line, n in c.top("ops", top):
+        print(f"| {line} | {n} |")
+    print(f"| {len(c.by_line['ops']) - top} other lines | {c['ops'] - sum(n for _, n in c.top('ops', top))} |")
+    for kind, what in (("h2d", "host-to-device copies"), ("syncs", "host syncs")):
+        if c[kind]:
+            print(f"\n{what}: " + ", ".join(f"{line} ({n})" for line, n in c.top(kind, 100)))
+
+
 def fmt_ms(ts):
     q1, med, q3 = np.percentile(np.array(ts) * 1e3, [25, 50, 75])
     return f"{med:.1f} ({q1:.0f}–{q3:.0f})"
@@ -392,12 +441,21 @@ def main(argv=None):
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--profile", action="store_true", help="instead of the comparison, print where "
                    "nanogan's step spends its time, layer by layer")
+    p.add_argument("--count", action="store_true", help="instead of timing, count what one step asks of "
+                   "a GPU, on the tests' CuPy stand-in (no GPU needed): operations, host syncs, "
+                   "host-to-device copies and bytes, and the source lines behind them")
     p.add_argument("--_memory-child", nargs=3, metavar=("SIDE", "ARCH", "BATCH"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._memory_child:
         side, arch, batch = args._memory_child
         return memory_child(side, arch, int(batch), args.device)
 
+    if args.count:
+        cupy = standin_cupy()
+        for arch in args.archs:
+            for batch in args.batches:
+                print_counts(arch, batch, cupy)
+        return 0
     xp = ng.get_xp(args.device)
     if args.profile:
         for arch in args.archs:
@@ -405,6 +463,9 @@ def main(argv=None):
                 print_profile(arch, batch, args.device, xp, args.repeats, args.warmup)
         return 0
     torch = None if args.no_torch else try_torch()
+    if torch is not None and args.device == "cuda" and not torch.cuda.is_available():
+        print("[this PyTorch has no CUDA: timing nanogan only]", file=sys.stderr)
+        torch = None
     if torch is not None and args.device == "cpu":
         torch.set_num_threads(args.threads or os.cpu_count() or 1)
     n = args.matmul_size or (2048 if args.device == "cpu" else 8192)

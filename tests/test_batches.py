@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from nanogan.backend import cuda_available, get_xp, make_rng, to_host
+from nanogan.backend import get_xp, make_rng, to_host
 from nanogan.batches import batches, iterate, num_batches
 from nanogan.errors import NanoganError
+from helpers import DEVICES
 
 
 @settings(max_examples=60, deadline=None)
@@ -64,9 +65,6 @@ def test_batch_larger_than_data():
 def test_bad_batch_size(bad):
     with pytest.raises(NanoganError, match="positive integer"):
         batches(10, bad, make_rng(0))
-
-
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not cuda_available(), reason="no GPU"))]
 
 
 @pytest.mark.parametrize("device", DEVICES)

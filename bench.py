@@ -339,10 +339,10 @@ def profile_step(arch, batch, device, xp, repeats, warmup):
     spent = {}
 
     def timed(label, fn):
-        def wrapper(*args):
+        def wrapper(*args, **kw):
             synchronize(xp)
             t0 = time.perf_counter()
-            out = fn(*args)
+            out = fn(*args, **kw)
             synchronize(xp)
             spent[label] = spent.get(label, 0.0) + time.perf_counter() - t0
             return out

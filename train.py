@@ -186,8 +186,7 @@ class GAN:
         D's accuracy on the real batch and on the fake batch.
         """
         xp, B = self.xp, len(x_real)
-        ones = xp.full((B, 1), self.real_label, dtype=np.float32)
-        zeros = xp.zeros((B, 1), dtype=np.float32)
+        real, fake_, ones = self.targets(B)                             # (B, 1) each: real_label, 0, 1
         z, y_fake, masks = self.randomness(B, rng)
         fake = self.generate(z, y_fake)                                 # (B, 1, 28, 28)
 
@@ -196,26 +195,37 @@ class GAN:
         self.opt_D.zero_grad()                                          # one fill: D's gradients are one array
         self.use_masks(masks[0])
         logit_real = self.discriminate(x_real, y_real)                  # (B, 1)
-        loss_real = self.bce(logit_real, ones)
+        loss_real = self.bce(logit_real, real)
         self.D.backward(self.bce.backward())
+        p_real = self.bce.p                                             # sigmoid(logit_real), (B, 1)
         self.use_masks(masks[1])
         logit_fake = self.discriminate(fake, y_fake)                    # fake is just data to D here
-        loss_fake = self.bce(logit_fake, zeros)
+        loss_fake = self.bce(logit_fake, fake_)
         self.D.backward(self.bce.backward())
+        p_fake = self.bce.p
         self.opt_D.step()
 
-        # G step: through the updated D into G; D's gradients from this pass are discarded
-        # (zeroed at the start of the next D step), G reuses the forward pass above.
+        # G step: through the updated D into G, G reusing the forward pass above. D is
+        # frozen for it: only dL/dx flows back through D, none of D's own gradients.
         self.opt_G.zero_grad()
         self.use_masks(masks[2])
         logit_gen = self.discriminate(fake, y_fake)
-        loss_G = self.bce(logit_gen, xp.ones((B, 1), dtype=np.float32))
+        loss_G = self.bce(logit_gen, ones)
+        self.D.requires_grad_(False)
         self.G.backward(self.d_backward(self.bce.backward()))
+        self.D.requires_grad_(True)
         self.opt_G.step()
 
-        sig = lambda t: 0.5 * (1 + xp.tanh(0.5 * t))  # noqa: E731  (overflow-free sigmoid)
-        return xp.stack([loss_real + loss_fake, loss_G, sig(logit_real).mean(), sig(logit_fake).mean(),
+        return xp.stack([loss_real + loss_fake, loss_G, p_real.mean(), p_fake.mean(),
                          (logit_real > 0).mean(dtype=np.float32), (logit_fake < 0).mean(dtype=np.float32)])
+
+    def targets(self, B):
+        """BCE's targets for a batch of B, made once: D's for real images (real_label < 1 is
+        one-sided label smoothing) and for fakes, and G's (fakes it wants called real)."""
+        if getattr(self, "_targets", (None,))[0] != B:
+            full = lambda v: self.xp.full((B, 1), v, dtype=np.float32)  # noqa: E731
+            self._targets = (B, full(self.real_label), full(0.0), full(1.0))
+        return self._targets[1:]
 
     def sample(self, z, y=None):
         """G(z) (given digits y for the conditional GAN) in eval mode, i.e. BatchNorm on its

@@ -2,11 +2,12 @@
 
 They accept any shape and keep the input's dtype (a Python float such as Sigmoid's
 0.5 stays "weak" under NumPy's promotion rules, so float32 stays float32; LeakyReLU
-rounds its slope to the input's dtype itself, for exactness).
+rounds its slope to the input's dtype itself, for exactness), and its memory layout:
+every new array is made with `out=new_like(...)` (see backend.new_like).
 """
 import numpy as np
 
-from .backend import array_module
+from .backend import array_module, new_like
 from .module import Module
 
 
@@ -21,18 +22,20 @@ class Activation(Module):
 class ReLU(Activation):
     """y = max(x, 0);   dL/dx = dL/dy * [x > 0].
 
-    The mask is kept as a 0/1 array of x's dtype and both passes are one multiply:
-    NumPy's `where(mask, a, b)` measured ~50x slower than `a * mask` on the CPU.
+    The mask is kept as a 0/1 array of x's dtype (the comparison writes it straight into
+    a float array) and both passes are one multiply: NumPy's `where(mask, a, b)` measured
+    ~50x slower than `a * mask` on the CPU.
     (A finite negative x gives -0.0 rather than 0.0, equal to it in every sum.)
     """
 
     def forward(self, x):
         self.check(x)
-        self.mask = (x > 0).astype(x.dtype)                 # 1 where x > 0, else 0
-        return x * self.mask
+        xp = array_module(x)
+        self.mask = xp.greater(x, 0, out=new_like(x))       # 1 where x > 0, else 0
+        return xp.multiply(x, self.mask, out=new_like(x))
 
     def backward(self, dy):
-        return dy * self.mask
+        return array_module(dy).multiply(dy, self.mask, out=new_like(dy))
 
 
 class LeakyReLU(Activation):
@@ -50,14 +53,14 @@ class LeakyReLU(Activation):
         # s = m (1 - a) + a from the 0/1 mask m, in place (2x faster than allocating each
         # term), with 1 - a and a rounded to x's dtype first: then (1 - a) + a is exactly 1
         # in that dtype for any 0 < a < 1, and 0 + a is exactly a.
-        a = x.dtype.type(self.slope)
-        self.scale = (x > 0).astype(x.dtype)
+        xp, a = array_module(x), x.dtype.type(self.slope)
+        self.scale = xp.greater(x, 0, out=new_like(x))      # 1 where x > 0, else 0
         self.scale *= 1 - a
         self.scale += a
-        return x * self.scale
+        return xp.multiply(x, self.scale, out=new_like(x))
 
     def backward(self, dy):
-        return dy * self.scale
+        return array_module(dy).multiply(dy, self.scale, out=new_like(dy))
 
     def __repr__(self):
         return f"LeakyReLU({self.slope})"
@@ -68,11 +71,15 @@ class Tanh(Activation):
 
     def forward(self, x):
         self.check(x)
-        self.y = array_module(x).tanh(x)
+        self.y = array_module(x).tanh(x, out=new_like(x))
         return self.y
 
     def backward(self, dy):
-        return dy * (1 - self.y * self.y)
+        xp = array_module(dy)
+        g = xp.multiply(self.y, self.y, out=new_like(dy))   # y^2
+        xp.subtract(1, g, out=g)                            # 1 - y^2
+        g *= dy
+        return g
 
 
 class Sigmoid(Activation):

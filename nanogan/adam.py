@@ -18,8 +18,8 @@ class Adam:
 
     Every line above is element-wise, so the optimizer first moves all its parameters
     into one flat array (module.flatten, which explains why) and then runs the update
-    once on the whole network: 13 array operations a step however many parameters
-    there are, instead of 13 per parameter. Create it after the model has been moved
+    once on the whole network: 12 array operations a step however many parameters
+    there are, instead of 12 per parameter. Create it after the model has been moved
     to its device and dtype (m and v live there too).
 
     The state (t, m, v) saves and restores exactly (`state_dict`), so a resumed run
@@ -45,12 +45,20 @@ class Adam:
         m += (1 - b1) * g
         v *= b2
         v += (1 - b2) * (g * g)
-        denom = xp.sqrt(v / c2)                       # sqrt(v_hat)
-        denom += self.eps
-        self.data -= (self.lr / c1) * m / denom      # lr m_hat / (sqrt(v_hat) + eps)
+        # lr m_hat / (sqrt(v_hat) + eps) = (lr sqrt(c2) / c1) m / (sqrt(v) + eps sqrt(c2)):
+        # the bias corrections folded into two scalars (Kingma & Ba, end of sec. 2), one
+        # pass over the parameters fewer
+        denom = xp.sqrt(v)
+        denom += self.eps * c2 ** 0.5
+        self.data -= (self.lr * c2 ** 0.5 / c1) * m / denom
 
     def zero_grad(self):
-        self.grad.fill(0)                             # every parameter's .grad, in one fill
+        """Zero every parameter's gradient in one fill of the flat array, and mark them
+        fresh: the layers' next contribution is then written, not added (module.Parameter).
+        The fill keeps code that adds to p.grad itself right."""
+        self.grad.fill(0)
+        for p in self.params:
+            p.fresh = True
 
     def _per_parameter(self, flat):
         """`flat` (P,) cut into one array per parameter, shaped like it (views)."""

@@ -75,6 +75,15 @@ def array_module(x):
     return np
 
 
+def new_like(x, dtype=None):
+    """An uninitialised array of x's shape, laid out in memory as x is, for an operation's
+    `out=`. NumPy's element-wise operations keep their input's layout on their own; CuPy's
+    allocate C order, which would undo the batch-last layout that nanogan.conv passes
+    through the layers (and cost a transposing copy at every convolution). With
+    `out=new_like(x)` both keep it."""
+    return array_module(x).empty_like(x, dtype=dtype)
+
+
 def to_device(x, xp):
     """Move a host (or device) array to the array module `xp`, keeping its dtype."""
     return x if array_module(x) is xp else xp.asarray(x)

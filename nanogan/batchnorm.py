@@ -1,7 +1,7 @@
 """Batch normalisation (Ioffe & Szegedy 2015) for dense (N, C) and conv (N, C, H, W) features."""
 import numpy as np
 
-from .backend import array_module
+from .backend import array_module, new_like
 from .module import Module, Parameter
 
 
@@ -42,9 +42,10 @@ class BatchNorm(Module):
         shape = (1, self.C) + (1,) * (x.ndim - 2)
         gamma, beta = self.params["gamma"].data.reshape(shape), self.params["beta"].data.reshape(shape)
         self.batch_stats = self.training           # backward must use the mode forward used
+        xp = array_module(x)
         if self.batch_stats:
             mu = x.mean(axis=self.axes, keepdims=True)                    # (1, C[, 1, 1])
-            xc = x - mu                                                   # centred once, used twice
+            xc = xp.subtract(x, mu, out=new_like(x))                      # centred once, used twice
             var = (xc * xc).mean(axis=self.axes, keepdims=True)
             M = x.size // self.C
             m = self.momentum
@@ -56,27 +57,29 @@ class BatchNorm(Module):
         else:
             mu = self.buffers["running_mean"].reshape(shape)
             var = self.buffers["running_var"].reshape(shape)
-            xc = x - mu
-        self.inv_std = 1 / array_module(x).sqrt(var + self.eps)          # (1, C[, 1, 1])
+            xc = xp.subtract(x, mu, out=new_like(x))
+        self.inv_std = (var + self.eps) ** -0.5                           # (1, C[, 1, 1])
         xc *= self.inv_std                                                # in place: xc is ours
         self.xhat = xc
-        y = self.xhat * gamma
+        y = xp.multiply(self.xhat, gamma, out=new_like(x))
         y += beta
         return y
 
     def backward(self, dy):
         shape = self.inv_std.shape
+        xp = array_module(dy)
         dgamma = (dy * self.xhat).sum(axis=self.axes)                     # (C,)
         dbeta = dy.sum(axis=self.axes)                                    # (C,)
-        self.params["gamma"].grad += dgamma
-        self.params["beta"].grad += dbeta
+        if self.requires_grad:
+            self.params["gamma"].add(dgamma)
+            self.params["beta"].add(dbeta)
         scale = self.params["gamma"].data.reshape(shape) * self.inv_std  # gamma / sqrt(var + eps)
         if not self.batch_stats:
-            return dy * scale
+            return xp.multiply(dy, scale, out=new_like(self.xhat))
         M = dy.size // self.C
         # dx = scale * (dy - (dbeta + xhat dgamma) / M), built negated in one buffer shaped
         # like xhat, so that it keeps x's memory layout (see nanogan.conv)
-        dx = self.xhat * (dgamma.reshape(shape) / M)
+        dx = xp.multiply(self.xhat, dgamma.reshape(shape) / M, out=new_like(self.xhat))
         dx -= dy
         dx += dbeta.reshape(shape) / M
         dx *= -scale                                                      # (dy - mean terms) * scale

@@ -12,11 +12,11 @@ and `im2col` builds cols of shape (C*k_h*k_w, H_out*W_out*N) with
 
 with x_pad the input zero-padded by p on each side and held as (C, H+2p, W+2p, N).
 
-It is filled with one strided-slice copy per kernel offset (i, j), k_h*k_w
-copies in all, with no per-pixel loop. `col2im` is its adjoint: it adds every
-column entry back into the pixel it came from, again one strided-slice `+=`
-per offset. Overlapping windows then simply add up, and no scatter (whose order
-is undefined on a GPU) is needed.
+It is filled by one copy of a strided view of x_pad (see `im2col`), with no
+per-pixel loop. `col2im` is its adjoint: it adds every column entry back into the
+pixel it came from, one strided-slice `+=` per kernel offset (i, j), k_h*k_w in
+all. Overlapping windows then simply add up, and no scatter (whose order is
+undefined on a GPU) is needed.
 
 Rows are ordered (c, i, j) so that a weight tensor of shape (F, C, k_h, k_w)
 reshapes to (F, C*k_h*k_w) without a copy; columns are ordered (u, v, n), the
@@ -60,17 +60,22 @@ def batch_first(y):
 
 
 def im2col(x, kh, kw, stride, pad):
-    """x (N, C, H, W) -> cols (C*kh*kw, H_out*W_out*N); see the module docstring."""
+    """x (N, C, H, W) -> cols (C*kh*kw, H_out*W_out*N); see the module docstring.
+
+    cols[c, i, j, u, v, n] = x_pad[c, i + s u, j + s v, n] is, for each (c, i, j), a
+    strided slice of x_pad, so all of cols is one strided *view* of x_pad (steps of one
+    row, one column, s rows, s columns, one image), copied out in one operation. The
+    view is only read, never written: its windows overlap, so a write through it would
+    change several entries at once."""
     xp = array_module(x)
     N, C, H, W = x.shape
     Ho, Wo = conv_output_size(H, kh, stride, pad), conv_output_size(W, kw, stride, pad)
     x_pad = xp.zeros((C, H + 2 * pad, W + 2 * pad, N), dtype=x.dtype)  # (C, Hp, Wp, N)
     x_pad[:, pad:pad + H, pad:pad + W] = x.transpose(1, 2, 3, 0)       # one copy, any layout
-    cols = xp.empty((C, kh, kw, Ho, Wo, N), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, i, j] = x_pad[:, i:i + stride * Ho:stride, j:j + stride * Wo:stride]
-    return cols.reshape(C * kh * kw, Ho * Wo * N)
+    sc, sh, sw, sn = x_pad.strides                                     # bytes
+    windows = xp.lib.stride_tricks.as_strided(
+        x_pad, (C, kh, kw, Ho, Wo, N), (sc, sh, sw, stride * sh, stride * sw, sn))  # a view
+    return xp.ascontiguousarray(windows).reshape(C * kh * kw, Ho * Wo * N)
 
 
 def col2im(cols, x_shape, kh, kw, stride, pad):
@@ -139,9 +144,10 @@ class Conv2d(Module):
     def backward(self, dy, input_grad=True):
         W = self.params["W"]
         G = _as_rows(dy)                                                   # (F, Ho*Wo*N)
-        W.grad += (G @ self.cols.T).reshape(W.data.shape)                  # (F, C, k, k)
-        if "b" in self.params:
-            self.params["b"].grad += dy.sum(axis=(0, 2, 3))                # (F,)
+        if self.requires_grad:
+            W.add_matmul(G, self.cols.T)                                   # (F, C*k*k) = (F, C, k, k)
+            if "b" in self.params:
+                self.params["b"].add_sum(dy, axis=(0, 2, 3))               # (F,)
         if not input_grad:                                                 # a network's first layer
             return None
         dcols = W.data.reshape(self.F, -1).T @ G                           # (C*k*k, Ho*Wo*N)
@@ -197,9 +203,10 @@ class ConvTranspose2d(Module):
         W = self.params["W"]
         N, _, Ho, Wo = dy.shape
         D = im2col(dy, self.k, self.k, self.stride, self.pad)               # (F*k*k, H*W*N)
-        W.grad += (self.X2 @ D.T).reshape(W.data.shape)                     # (C, F, k, k)
-        if "b" in self.params:
-            self.params["b"].grad += dy.sum(axis=(0, 2, 3))                 # (F,)
+        if self.requires_grad:
+            W.add_matmul(self.X2, D.T)                                      # (C, F*k*k) = (C, F, k, k)
+            if "b" in self.params:
+                self.params["b"].add_sum(dy, axis=(0, 2, 3))                # (F,)
         if not input_grad:
             return None
         dX2 = W.data.reshape(self.C, -1) @ D                                # (C, H*W*N)

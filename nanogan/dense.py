@@ -29,8 +29,9 @@ class Dense(Module):
 
     def backward(self, dy, input_grad=True):
         W, b = self.params["W"], self.params["b"]
-        W.grad += self.x.T @ dy                                    # (I, O)
-        b.grad += dy.sum(axis=0)                                   # (O,)
+        if self.requires_grad:
+            W.add_matmul(self.x.T, dy)                             # (I, N)(N, O) -> (I, O)
+            b.add_sum(dy, axis=0)                                  # (O,)
         return dy @ W.data.T if input_grad else None               # (N, I)
 
     def __repr__(self):

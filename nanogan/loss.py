@@ -7,7 +7,9 @@ class BCEWithLogits:
 
     Per element, with p = sigmoid(x):
         l = -t log p - (1 - t) log(1 - p)
-          = max(x, 0) - x t + log(1 + e^{-|x|})      (the same value, never overflowing)
+          = log(1 + e^x) - x t                       (log p = x - log(1 + e^x), log(1 - p) = -log(1 + e^x))
+    where log(1 + e^x) = logaddexp(0, x), which NumPy and CuPy compute without
+    overflowing for any x (as max(x, 0) + log1p(e^{-|x|})), in one operation.
     and the loss is the mean over all M elements. Its gradient is
         dL/dx = (sigmoid(x) - t) / M.
     Soft targets (e.g. 0.9 for one-sided label smoothing) need no special case.
@@ -27,10 +29,11 @@ class BCEWithLogits:
             raise ValueError(f"BCEWithLogits: logits are {x.dtype} but targets are {t.dtype}; "
                              f"make the targets {x.dtype}")
         self.x, self.t = x, t
-        return (xp.maximum(x, 0) - x * t + xp.log1p(xp.exp(-xp.abs(x)))).mean()
+        return (xp.logaddexp(0, x) - x * t).mean()
 
     __call__ = forward
 
     def backward(self):
-        sig = 0.5 * (1 + array_module(self.x).tanh(0.5 * self.x))   # sigmoid, overflow-free
-        return (sig - self.t) / self.x.size
+        """dL/dx; also leaves sigmoid(x) in `self.p`, for whoever wants the probabilities."""
+        self.p = 0.5 * (1 + array_module(self.x).tanh(0.5 * self.x))   # sigmoid, overflow-free
+        return (self.p - self.t) / self.x.size

@@ -46,8 +46,8 @@ def minibatch_features(f, T):
     return o, (sign, c)
 
 
-def minibatch_features_backward(G, f, T, cache):
-    """dL/df (N, A) and dL/dT (A, B, C) from G = dL/do (N, B).
+def minibatch_features_backward(G, f, T, cache, want_dT=True):
+    """dL/df (N, A) and dL/dT (A, B, C) (None unless want_dT) from G = dL/do (N, B).
 
     o_{i,b} depends on M_k through c_b(i, j) for i = k (as M_i) and for j = k (as M_j).
     With s = sign(M_{i,b,c} - M_{j,b,c}) (the derivative of |.|, 0 at the kink),
@@ -64,7 +64,7 @@ def minibatch_features_backward(G, f, T, cache):
     W = (G[:, None, :] + G[None, :, :]) * c                    # (N, N, B)
     dM = -(W[:, :, None, :] * sign).sum(axis=1)                # (N, C, B)
     dM = dM.transpose(0, 2, 1).reshape(len(f), B * C)          # (N, B*C), M's row order
-    return dM @ T.reshape(A, B * C).T, (f.T @ dM).reshape(A, B, C)
+    return dM @ T.reshape(A, B * C).T, (f.T @ dM).reshape(A, B, C) if want_dT else None
 
 
 class MinibatchDiscrimination(Module):
@@ -97,8 +97,9 @@ class MinibatchDiscrimination(Module):
 
     def backward(self, dy):
         T = self.params["T"]
-        df, dT = minibatch_features_backward(dy[:, self.A:], self.f, T.data, self.cache)
-        T.grad += dT                                            # (A, B, C)
+        df, dT = minibatch_features_backward(dy[:, self.A:], self.f, T.data, self.cache, self.requires_grad)
+        if self.requires_grad:
+            T.add(dT)                                           # (A, B, C)
         return dy[:, :self.A] + df                              # (N, A)
 
     def __repr__(self):

@@ -4,7 +4,8 @@ The contract of a layer (a `Module`):
 
 - `forward(x)` computes the output and caches exactly what `backward` needs;
 - `backward(dy)` takes dL/dy, returns dL/dx, and **adds** dL/dW into each
-  parameter's `.grad` (it never touches `.data`: updating is the optimizer's job).
+  parameter's `.grad` (it never touches `.data`: updating is the optimizer's job),
+  through the Parameter's `add_*` methods.
 
 Gradients accumulate, as in PyTorch, so a discriminator can see a real batch and
 a fake batch in two passes and step once on the sum; `zero_grad()` clears them.
@@ -18,11 +19,45 @@ from .backend import array_module, to_device
 
 
 class Parameter:
-    """A trainable array and the gradient accumulated for it (same shape and dtype)."""
+    """A trainable array and the gradient accumulated for it (same shape and dtype).
+
+    Layers add their contributions with `add_matmul`, `add_sum` or `add`. After an
+    optimizer's zero_grad the gradient is marked `fresh`, and the next contribution is
+    written over it rather than added to it: the same result, one operation instead of
+    two (a product or a sum, then an addition) for the first contribution of each step.
+    (PyTorch gets the same from None gradients, `zero_grad(set_to_none=True)`.)
+    """
 
     def __init__(self, data):
         self.data = data
         self.grad = array_module(data).zeros_like(data)
+        self.fresh = False                  # True: .grad is zero, and the next add_* may write it
+
+    def add_matmul(self, a, b):
+        """grad += a @ b (a @ b shaped like grad, or like grad flattened to 2-D)."""
+        xp = array_module(self.grad)
+        target = self.grad.reshape(a.shape[0], b.shape[1])           # a view: grad is contiguous
+        if self.fresh:
+            xp.matmul(a, b, out=target)
+        else:
+            target += a @ b
+        self.fresh = False
+
+    def add_sum(self, x, axis):
+        """grad += x summed over `axis`."""
+        if self.fresh:
+            x.sum(axis=axis, out=self.grad)
+        else:
+            self.grad += x.sum(axis=axis)
+        self.fresh = False
+
+    def add(self, value):
+        """grad += value."""
+        if self.fresh:
+            self.grad[...] = value
+        else:
+            self.grad += value
+        self.fresh = False
 
     def __repr__(self):
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
@@ -69,6 +104,7 @@ class Module:
     parameter gradients) sets `skips_input_grad`."""
 
     skips_input_grad = False
+    requires_grad = True   # False: backward computes dL/dx only, no parameter gradients
 
     def __init__(self, dtype=np.float32):
         self.params = {}
@@ -110,6 +146,16 @@ class Module:
     def zero_grad(self):
         for p in self.parameters():
             p.grad[...] = 0
+            p.fresh = False
+
+    def requires_grad_(self, flag=True):
+        """Whether backward computes this module's parameter gradients (as PyTorch's
+        `requires_grad_`). G's update backpropagates through D only for dL/dx; D's own
+        gradients from that pass would be thrown away, so D is frozen during it."""
+        self.requires_grad = flag
+        for child in self.children():
+            child.requires_grad_(flag)
+        return self
 
     def train(self, mode=True):
         """Training mode (batch statistics, dropout on) or, with mode=False, eval mode."""

@@ -137,29 +137,32 @@ def test_col2im_is_adjoint_of_im2col(device, n, c, f, k, s, p, h, w, seed):
         f"k={k}, s={s}, p={p}, x {x.shape}: <im2col(x), c> = {lhs!r} but <x, col2im(c)> = {rhs!r}"
 
 
-def test_batch_last_layout_passes_through_a_conv_stack():
+@pytest.mark.parametrize("device", DEVICES)
+def test_batch_last_layout_passes_through_a_conv_stack(device):
     """Speed, not values: a convolution returns a view of its batch-last (C, H, W, N)
     result; the element-wise layers after it must keep that memory order, so that the
     next convolution's transpose to (C, H, W, N) copies nothing, and Flatten's
     backward must hand the gradient back in the same order (nanogan.conv docstring).
 
-    CPU only, on purpose: it rests on NumPy keeping its input's memory order in
-    element-wise results. CuPy allocates them in C order, so on a GPU the batch-last
-    layout does not pass through the activations (values are unaffected); which layout
-    suits the GPU is still to be decided, and no test pins one down yet."""
+    On both devices: NumPy keeps its input's memory order in element-wise results on its
+    own, CuPy allocates them in C order, so the layers write into `new_like(x)` arrays
+    (nanogan.backend), which keep it on both (the stand-in allocates as CuPy does)."""
     from nanogan.conv import batch_last
+    xp = get_xp(device)
     rng = make_rng(0)
     stack = ng.Sequential(ng.Conv2d(2, 4, 3, rng, stride=2, padding=1), ng.BatchNorm(4),
-                          ng.LeakyReLU(0.2), ng.Flatten())
-    x = rng.standard_normal((5, 2, 8, 8), dtype=np.float32)
+                          ng.LeakyReLU(0.2), ng.Flatten()).to(xp)
+    x = xp.asarray(rng.standard_normal((5, 2, 8, 8), dtype=np.float32))
     h = x
     for layer in stack.layers[:-1]:
         h = layer.forward(h)
-        assert h.shape == (5, 4, 4, 4) and np.shares_memory(batch_last(h), h), \
+        assert h.shape == (5, 4, 4, 4) and h.transpose(1, 2, 3, 0).flags.c_contiguous, \
             f"after {layer!r}: strides {h.strides}, not a view of a (C, H, W, N) array"
     stack.layers[-1].forward(h)
-    g = stack.layers[-1].backward(np.ones((5, 64), dtype=np.float32))
+    g = stack.layers[-1].backward(xp.ones((5, 64), dtype=np.float32))
     assert g.strides == h.strides, f"Flatten's backward gave strides {g.strides}, its input had {h.strides}"
     for layer in reversed(stack.layers[:-1]):
         g = layer.backward(g)
+        assert g.transpose(1, 2, 3, 0).flags.c_contiguous or layer is stack.layers[0], \
+            f"{layer!r} backward: strides {g.strides}"
     assert g.shape == x.shape

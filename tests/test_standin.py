@@ -68,6 +68,23 @@ def test_memory_order_is_cupys(standin):
     assert d.astype(np.float64).flags.f_contiguous
 
 
+def test_out_arguments_and_strided_views(standin):
+    """out= writes into the given array, keeping its layout, as one operation; as_strided is
+    a view (no operation) that one copy reads out."""
+    d = standin.asarray(np.arange(12, dtype=np.float32).reshape(4, 3)).T           # (3, 4) F-ordered
+    with standin.standin.counting() as counts:
+        out = standin.empty_like(d)
+        r = standin.greater(d, 5, out=out)
+        s = d.sum(axis=0, out=standin.empty((4,), dtype=np.float32))
+        w = standin.lib.stride_tricks.as_strided(d, (2, 3), (d.strides[0], d.strides[1]))
+    assert r is out and out.flags.f_contiguous and out.get().tolist() == (d.get() > 5).astype(np.float32).tolist()
+    assert s.get().tolist() == d.get().sum(axis=0).tolist() and w.shape == (2, 3)
+    assert counts["ops"] == 2, counts.top("ops")               # greater and sum; empty arrays and views are no kernels
+    with pytest.raises(TypeError):
+        standin.multiply(d, 2, out=np.empty((3, 4), dtype=np.float32))    # a host out is refused
+    assert float(standin.logaddexp(0, standin.asarray(np.zeros(1, dtype=np.float32))).sum()) == pytest.approx(np.log(2))
+
+
 def test_views_are_free_and_copies_count(standin):
     d = standin.asarray(np.zeros((4, 6), dtype=np.float32))
     with standin.standin.counting() as counts:

@@ -190,18 +190,31 @@ class ndarray:
 REDUCTIONS = ("sum", "mean", "max", "min", "argmax", "argmin", "prod", "var", "std", "all", "any")
 
 
+def _into(out, compute):
+    """Run compute(out=<NumPy array behind out>) for an `out=` device array: one kernel
+    writing into existing memory, whose layout it keeps."""
+    record("ops")
+    compute(out=_device(out)._a)
+    return out
+
+
 def _reduction(name):
-    """a.name(axis=..., dtype=..., keepdims=...) and cupy.name(a, ...): a new device array,
-    0-d for a full reduction, where NumPy would return a scalar."""
-    def reduce(a, *args, **kwargs):
+    """a.name(axis=..., dtype=..., keepdims=..., out=...) and cupy.name(a, ...): a new device
+    array, 0-d for a full reduction, where NumPy would return a scalar."""
+    def reduce(a, *args, out=None, **kwargs):
+        if out is not None:
+            return _into(out, lambda out: getattr(_device(a)._a, name)(*args, out=out, **kwargs))
         return _op(getattr(_device(a)._a, name)(*args, **kwargs))
     reduce.__name__ = name
     return reduce
 
 
 def _elementwise(f):
-    """cupy.f for NumPy's element-wise f (and the unary operators): a new C-ordered array."""
-    def function(*args, **kwargs):
+    """cupy.f for NumPy's element-wise f (and the unary operators): a new C-ordered array,
+    or with out=, the device array given."""
+    def function(*args, out=None, **kwargs):
+        if out is not None:
+            return _into(out, lambda out: f(*map(_host, args), out=out, **kwargs))
         return _op(f(*map(_host, args), **kwargs))
     function.__name__ = f.__name__
     return function
@@ -253,7 +266,7 @@ for _name, _f in [("neg", np.negative), ("pos", np.positive), ("abs", np.absolut
 
 ELEMENTWISE = ("abs", "absolute", "add", "subtract", "multiply", "divide", "true_divide", "negative",
                "power", "square", "sqrt", "exp", "log", "log1p", "tanh", "sign", "maximum", "minimum",
-               "clip", "where", "isfinite", "isnan", "rint", "equal", "greater", "less")
+               "clip", "where", "isfinite", "isnan", "rint", "equal", "greater", "less", "logaddexp")
 DTYPES = ("bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
           "float32", "float64", "complex64", "complex128", "dtype", "newaxis", "pi", "e", "inf", "nan")
 globals().update({name: _elementwise(getattr(np, name)) for name in ELEMENTWISE})
@@ -346,6 +359,14 @@ def matmul(a, b, out=None):
     record("ops")
     np.matmul(_device(a)._a, _device(b)._a, out=_device(out)._a)
     return out
+
+
+def _as_strided(x, shape=None, strides=None):
+    """cupy.lib.stride_tricks.as_strided: a view with the given shape and strides (bytes)."""
+    return _view(np.lib.stride_tricks.as_strided(_device(x)._a, shape, strides))
+
+
+lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(as_strided=_as_strided))
 
 
 def reshape(a, newshape, order="C"):

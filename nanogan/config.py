@@ -40,7 +40,7 @@ def _optional(rule):
 # name -> (test, what a valid value is); the sizes are capped so that no value, however
 # typed, can ask for more memory than a machine has before anything is computed.
 RULES = {
-    "arch": (lambda v: v in ARCHS, f"one of {', '.join(ARCHS)}"),
+    "arch": (lambda v: isinstance(v, str) and v in ARCHS, f"one of {', '.join(ARCHS)}"),
     "batch_size": (_integer(1, 65_536), "an integer from 1 to 65536"),
     "lr": (_number(lambda v: v > 0), "a positive number"),
     "beta1": (_number(lambda v: 0 <= v < 1), "a number in [0, 1)"),
@@ -48,12 +48,12 @@ RULES = {
     "z_dim": (_integer(1, 4096), "an integer from 1 to 4096"),
     "seed": (_integer(0, 2**63 - 1), "an integer from 0 to 2**63 - 1"),
     "real_label": (_number(lambda v: 0 < v <= 1), "a number in (0, 1]"),
-    "dataset": (lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}"),
+    "dataset": (lambda v: isinstance(v, str) and v in DATASETS, f"one of {', '.join(DATASETS)}"),
     "limit": (_optional(_integer(1, 10**8)), "a positive integer"),
     "minibatch": (lambda v: isinstance(v, bool), "true or false"),
     "dropout": (_optional(_number(lambda v: 0 <= v < 1)), "a number in [0, 1)"),
     "epochs": (_integer(1, MAX_EPOCHS), f"an integer from 1 to {MAX_EPOCHS}"),
-    "device": (lambda v: v in DEVICES, f"one of {', '.join(DEVICES)}"),
+    "device": (lambda v: isinstance(v, str) and v in DEVICES, f"one of {', '.join(DEVICES)}"),
     "eval_every": (_integer(0, MAX_EPOCHS), f"an integer from 0 to {MAX_EPOCHS}"),
     "eval_samples": (_integer(4, 100_000), "an integer from 4 to 100000"),
     "save_every": (_integer(0, MAX_EPOCHS), f"an integer from 0 to {MAX_EPOCHS}"),

@@ -148,6 +148,8 @@ def test_wrong_dtype_is_refused_not_cast(good, tmp_path, capsys):
     (lambda a: a.update(config=np.array(json.dumps({**json.loads(a["config"].item()), "z_dim": 10**9}))),
      "--z-dim must be an integer from 1 to 4096"),
     (lambda a: a.update(rng=np.array("{}")), "rng is not a random generator's state"),
+    (lambda a: a.update(config=np.array(json.dumps({**json.loads(a["config"].item()), "dataset": []}))),
+     "--dataset must be one of"),                    # found by the mutator: a list is not hashable
     (lambda a: a.pop("optD/t"), "it lacks optD/t"),
     (lambda a: a.update(format=np.array("something else")), "is not a nanogan checkpoint"),
 ])

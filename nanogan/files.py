@@ -115,19 +115,11 @@ def _read_npy_member(f, size):
     return a.copy()                            # writable, owning its memory
 
 
-def read_npz(path, what="file"):
-    """{name: array} of an .npz archive, every member checked (see the module docstring).
-    Any damage is a NanoganError naming `what`."""
+@contextlib.contextmanager
+def _reading(path, what, kind):
+    """Every way of failing to read `path` as one NanoganError sentence."""
     try:
-        with zipfile.ZipFile(path) as z:
-            out = {}
-            for info in z.infolist():
-                name = info.filename
-                if not name.endswith(".npy") or name[:-4] in out or info.file_size > MAX_ARRAY_BYTES:
-                    raise ValueError(f"unexpected member {name!r}")
-                with z.open(info) as f:
-                    out[name[:-4]] = _read_npy_member(f, info.file_size)
-            return out
+        yield
     except FileNotFoundError:
         raise NanoganError(f"{what} {path} does not exist.") from None
     except IsADirectoryError:
@@ -135,19 +127,24 @@ def read_npz(path, what="file"):
     except PermissionError:
         raise NanoganError(f"{what} {path} cannot be read (permission denied).") from None
     except Exception as e:  # noqa: BLE001  any failure to parse untrusted bytes means damage
-        raise NanoganError(f"{what} {path} is corrupt or not an .npz archive ({type(e).__name__}).") from None
+        raise NanoganError(f"{what} {path} is corrupt or not {kind} ({type(e).__name__}).") from None
+
+
+def read_npz(path, what="file"):
+    """{name: array} of an .npz archive, every member checked (see the module docstring).
+    Any damage is a NanoganError naming `what`."""
+    with _reading(path, what, "an .npz archive"), zipfile.ZipFile(path) as z:
+        out = {}
+        for info in z.infolist():
+            name = info.filename
+            if not name.endswith(".npy") or name[:-4] in out or info.file_size > MAX_ARRAY_BYTES:
+                raise ValueError(f"unexpected member {name!r}")
+            with z.open(info) as f:
+                out[name[:-4]] = _read_npy_member(f, info.file_size)
+        return out
 
 
 def read_npy(path, what="file"):
     """The array in a .npy file, checked as `read_npz` checks each member."""
-    try:
-        with open(path, "rb") as f:
-            return _read_npy_member(f, os.fstat(f.fileno()).st_size)
-    except FileNotFoundError:
-        raise NanoganError(f"{what} {path} does not exist.") from None
-    except IsADirectoryError:
-        raise NanoganError(f"{what} {path} is a directory, not a file.") from None
-    except PermissionError:
-        raise NanoganError(f"{what} {path} cannot be read (permission denied).") from None
-    except Exception as e:  # noqa: BLE001  as in read_npz
-        raise NanoganError(f"{what} {path} is corrupt or not a .npy file ({type(e).__name__}).") from None
+    with _reading(path, what, "a .npy file"), open(path, "rb") as f:
+        return _read_npy_member(f, os.fstat(f.fileno()).st_size)

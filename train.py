@@ -21,11 +21,10 @@ import nanogan as ng
 from nanogan import commands
 from nanogan.backend import make_rng, rng_state, set_rng_state, synchronize, to_device, to_host
 from nanogan.batches import batch_order
-from nanogan.checkpoint import check_arrays, first_non_finite, load_checkpoint
+from nanogan.checkpoint import check_arrays, load_checkpoint
 from nanogan.cli import parse_args, run_config
 from nanogan.datasets import load_dataset
 from nanogan.errors import NanoganError
-from nanogan.images import grid, to_uint8
 from nanogan.minibatch import MinibatchDiscrimination
 from nanogan.progress import Progress
 from nanogan.rundir import RunDir
@@ -288,7 +287,7 @@ def train(args):
         set_rng_state(rng, ck["rng"])
         epoch, step, totals, seconds, epoch_rng = ck["epoch"], ck["step"], ck["totals"], ck["seconds"], ck["epoch_rng"]
         history = ck["history"] or run.read_metrics(epoch)  # format-1 checkpoints kept no history
-    fixed = fixed_inputs(gan, config["seed"])
+    fixed = commands.grid_inputs(gan, config["seed"])
     title = f"nanogan {config['arch']} on {config['dataset']}"
 
     # NaN and inf are caught by the checks below, which say what to do; NumPy's warnings would only add noise
@@ -296,9 +295,9 @@ def train(args):
         print(f"training {config['arch']} on {len(images)} {config['dataset']} images, {steps} steps/epoch, "
               f"device {args.device}, run directory {run.path}", flush=True)
         if ck is None:
-            run.write_grid(0, sample_grid(gan, fixed))
+            run.write_grid(0, commands.grid_picture(gan, fixed))
         elif step == 0 and epoch > 0:  # a crash may have come between the checkpoint and these
-            run.write_grid(epoch, sample_grid(gan, fixed))
+            run.write_grid(epoch, commands.grid_picture(gan, fixed))
             run.write_gif(epoch)
             run.write_curves(history, title)
 
@@ -349,7 +348,7 @@ def train(args):
                   f"D(x) {stats[2]:.3f}  D(G(z)) {stats[3]:.3f}  D acc real {stats[4]:.3f} fake {stats[5]:.3f}  "
                   f"{seconds:.1f} s  {steps * B / seconds:.0f} img/s" + quality, flush=True)
             run.write_metrics(history)
-            run.write_grid(epoch, sample_grid(gan, fixed))
+            run.write_grid(epoch, commands.grid_picture(gan, fixed))
             run.write_gif(epoch)
             run.write_curves(history, title)
             step, totals, seconds = 0, np.zeros(6, np.float32), 0.0
@@ -363,38 +362,16 @@ def train(args):
 
 
 def commit(run, gan, config, epoch, step, rng, epoch_rng, totals, seconds, history, keep_copy=False):
-    """Checkpoint the run, unless its state has gone non-finite (then stop and keep the last good one)."""
-    arrays = gan.state_arrays()
-    bad = first_non_finite(arrays)
-    if bad is not None:
-        fail(f"training diverged: {bad} holds NaN or inf after epoch {epoch + (step > 0)}; {run.kept()}; "
-             "try a lower --lr.")
+    """Checkpoint where the run stands (RunDir.commit refuses non-finite state)."""
     meta = {"config": config, "epoch": epoch, "step": step, "rng": rng_state(rng), "epoch_rng": epoch_rng,
             "totals": totals, "seconds": seconds, "history": history}
-    run.commit(meta, arrays, keep_copy)
+    run.commit(meta, gan.state_arrays(), keep_copy)
 
 
 def check_finite(run, sums, epoch, when):
     if not np.isfinite(sums).all():
         fail(f"training diverged in epoch {epoch} {when} (D loss {sums[0]}, G loss {sums[1]}); "
              f"{run.kept()}; try a lower --lr.")
-
-
-def fixed_inputs(gan, seed):
-    """The inputs behind every epoch's sample grid, from their own generator so that they are
-    the same each epoch: 64 noise vectors in an 8x8 grid, or for the conditional GAN a 10x10
-    grid with one row per digit and the noise fixed per column. Returns (z, y, columns)."""
-    draw_noise = make_rng([seed, 1]).standard_normal
-    if not gan.conditional:
-        return to_device(draw_noise((64, gan.z_dim), dtype=np.float32), gan.xp), None, 8
-    z = np.tile(draw_noise((10, gan.z_dim), dtype=np.float32), (10, 1))  # row r, column c: noise c
-    y = np.repeat(np.arange(10, dtype=np.int64), 10)                       # row r: digit r
-    return to_device(z, gan.xp), to_device(y, gan.xp), 10
-
-
-def sample_grid(gan, fixed):
-    z, y, columns = fixed
-    return grid(to_uint8(gan.sample(z, y)), columns)
 
 
 # --------------------------------------------------------------------------------------

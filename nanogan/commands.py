@@ -29,6 +29,24 @@ def draw(gan, n, rng, digit=None):
     return gan.sample(gan.noise(n, rng), None if y is None else to_device(y, gan.xp)), y
 
 
+def grid_inputs(gan, seed):
+    """The inputs behind every epoch's sample grid, from their own generator so that they are
+    the same each epoch: 64 noise vectors in an 8x8 grid, or for the conditional GAN a 10x10
+    grid with one row per digit and the noise fixed per column. Returns (z, y, columns)."""
+    draw_noise = make_rng([seed, 1]).standard_normal
+    if not gan.conditional:
+        return to_device(draw_noise((64, gan.z_dim), dtype=np.float32), gan.xp), None, 8
+    z = np.tile(draw_noise((10, gan.z_dim), dtype=np.float32), (10, 1))  # row r, column c: noise c
+    y = np.repeat(np.arange(10, dtype=np.int64), 10)                       # row r: digit r
+    return to_device(z, gan.xp), to_device(y, gan.xp), 10
+
+
+def grid_picture(gan, inputs):
+    """The uint8 picture of G's samples of `inputs` (grid_inputs)."""
+    z, y, columns = inputs
+    return grid(to_uint8(gan.sample(z, y)), columns)
+
+
 def classifier_on(xp, dataset, _loaded={}):
     """The classifier of `dataset` on the array module xp, loaded once per process."""
     from .classifier import load_classifier

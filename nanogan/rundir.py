@@ -39,7 +39,7 @@ import sys
 
 import numpy as np
 
-from .checkpoint import save_checkpoint
+from .checkpoint import first_non_finite, save_checkpoint
 from .errors import NanoganError
 from .files import atomic_open, check_writable_dir, remove_stale_parts
 
@@ -235,7 +235,12 @@ class RunDir:
     # -- writes, in the order the rules above give ---------------------------------------
 
     def commit(self, meta, arrays, keep_copy=False):
-        """Save the checkpoint (the commit point), and a numbered copy if asked."""
+        """Save the checkpoint (the commit point), and a numbered copy if asked; but never
+        state that has gone non-finite: then stop, keeping the last good checkpoint."""
+        bad = first_non_finite(arrays)
+        if bad is not None:
+            raise NanoganError(f"training diverged: {bad} holds NaN or inf after epoch "
+                               f"{meta['epoch'] + (meta['step'] > 0)}; {self.kept()}; try a lower --lr.")
         with self.writing(CHECKPOINT):
             save_checkpoint(self.ckpt, meta, arrays)
         self.last_good = (self.ckpt, meta["epoch"])

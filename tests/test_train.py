@@ -146,14 +146,6 @@ def test_help_is_still_whole():
     assert code == 0 and "usage:" in out and "--sample-from" in out and "--resume" in out, (code, out, err)
 
 
-def test_cuda_without_gpu_is_one_sentence(tmp_path):
-    from nanogan.backend import cuda_available
-    if cuda_available():
-        pytest.skip("a GPU is present, so --device cuda works here")
-    expect_error("--device", "cuda", "--out", tmp_path / "run", *SMALL, must_say="--device cuda",
-                 leaves=tmp_path / "run")
-
-
 def test_dropout_and_minibatch_flags_reach_the_run(tmp_path, fc_run):
     """--dropout 0 --minibatch-disc (the collapse experiment's flags) train, are recorded,
     and give a different D from the default run's after the same steps."""

@@ -88,9 +88,10 @@ def check_combination(config, where=""):
     if config.get("dropout") is not None and config.get("arch") == "dcgan":
         raise NanoganError(f"{where}--dropout sets D's dropout in fc and cgan; the DCGAN's D has "
                            "BatchNorm and no dropout.")
+    arch = config.get("arch") or HYPER["arch"]  # None: not given on the command line
     for name in ("width", "d_norm"):
-        if config.get(name) is not None and config.get("arch") not in (None, "dcgan"):
-            raise NanoganError(f"{where}{flag(name)} sets the DCGAN's layers; --arch {config['arch']} has none to set.")
+        if config.get(name) is not None and arch != "dcgan":
+            raise NanoganError(f"{where}{flag(name)} sets the DCGAN's layers; --arch {arch} has none to set.")
 
 
 def fill_legacy(config):

@@ -28,12 +28,13 @@ SHARED = {"device": set(COMMANDS), "seed": set(COMMANDS), "dataset": {"train", "
 
 
 def _per_arch(name):
-    """'dcgan 64, others none' for --help, from HYPER and ARCH_DEFAULTS."""
-    values = {arch: ARCH_DEFAULTS[arch].get(name, HYPER[name]) for arch in sorted(ARCH_DEFAULTS)}
-    if len(set(map(repr, values.values()))) == 1:
-        return str(next(iter(values.values())))
-    return ", ".join(f"{arch} {v}" for arch, v in values.items() if v is not None and v is not False) + \
-        ", else " + ("off" if HYPER[name] in (None, False) else str(HYPER[name]))
+    """A default for --help, e.g. 'dcgan on, cgan off, fc off', from HYPER and ARCH_DEFAULTS."""
+    show = lambda v: {True: "on", False: "off", None: "-"}.get(v, str(v)) if isinstance(v, (bool, type(None))) \
+        else str(v)  # noqa: E731
+    values = {arch: show(ARCH_DEFAULTS[arch].get(name, HYPER[name])) for arch in sorted(ARCH_DEFAULTS)}
+    if len(set(values.values())) == 1:
+        return next(iter(values.values()))
+    return ", ".join(f"{arch} {v}" for arch, v in values.items() if v != "-")
 
 
 class _Parser(argparse.ArgumentParser):

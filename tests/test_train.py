@@ -203,3 +203,15 @@ def test_no_ema_samples_with_gs_own_weights(tmp_path, fc_run):
     ok("--sample-from", fc_run / "checkpoint.npz", "--num-samples", 8, "--sample-out", a)
     ok("--sample-from", fc_run / "checkpoint.npz", "--num-samples", 8, "--sample-out", b, "--no-ema")
     assert not np.array_equal(np.load(a), np.load(b))
+
+
+def test_each_architecture_gets_its_recipe(tmp_path, capsys):
+    """A new run takes its architecture's defaults (config.ARCH_DEFAULTS) and saves them:
+    the DCGAN has minibatch discrimination unless --no-minibatch-disc; fc has no DCGAN settings."""
+    from nanogan.cli import parse_args, run_config
+    import train
+    config = lambda *argv: run_config(parse_args(list(argv), train.ARCHS), None)  # noqa: E731
+    dcgan, fc = config("--arch", "dcgan"), config("--arch", "fc")
+    assert dcgan["minibatch"] is True and dcgan["width"] == 64 and dcgan["d_norm"] == "batch", dcgan
+    assert config("--arch", "dcgan", "--no-minibatch-disc")["minibatch"] is False
+    assert fc["minibatch"] is False and fc["width"] is None and fc["d_norm"] is None and fc["ema"] > 0, fc

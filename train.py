@@ -24,6 +24,7 @@ from nanogan.batches import batch_order
 from nanogan.checkpoint import check_arrays, load_checkpoint
 from nanogan.cli import parse_args, run_config
 from nanogan.datasets import load_dataset
+from nanogan.ema import EMA
 from nanogan.errors import NanoganError
 from nanogan.minibatch import MinibatchDiscrimination
 from nanogan.progress import Progress
@@ -58,7 +59,7 @@ def build_fc(rng, z_dim=100, minibatch=False, n_classes=0, dropout=0.3):
     return G, D
 
 
-def build_dcgan(rng, z_dim=100, minibatch=False):
+def build_dcgan(rng, z_dim=100, minibatch=False, width=64, d_norm="batch"):
     """DCGAN (Radford et al. 2016) at MNIST's native 28x28: G upsamples 7 -> 14 -> 28 with
     stride-2 transposed convolutions, BatchNorm and ReLU; D downsamples 28 -> 14 -> 7 with
     stride-2 convolutions, BatchNorm (not on D's input layer, as in the paper) and
@@ -66,25 +67,28 @@ def build_dcgan(rng, z_dim=100, minibatch=False):
     all real or all fake (GAN.step), so its BatchNorm statistics never mix the two.
     (A D with dropout 0.3 in place of BatchNorm stayed near chance, D(x) 0.53 and D(G(z))
     0.47 after 3 epochs, and its G drew blobs; with BatchNorm D leads as DCGAN's does.)
+    width w sets the channels: G 2w (7x7) -> w (14x14) -> 1, D 1 -> w (14x14) -> 2w (7x7);
+    the paper's 64 gives 128 and 64. d_norm "none" leaves D's BatchNorm out.
     minibatch=True appends minibatch discrimination (Salimans et al. 2016) to D's features:
     50 closeness statistics per sample, each saying how near it is to the rest of its batch,
     which lets D notice a generator that has collapsed onto a few digits."""
+    w = width
     G = ng.Sequential(
-        ng.Dense(z_dim, 128 * 7 * 7, rng, init="dcgan"), ng.BatchNorm(128 * 7 * 7), ng.ReLU(),
-        ng.Reshape(128, 7, 7),                                        # (N, 128, 7, 7)
-        ng.ConvTranspose2d(128, 64, 4, rng, stride=2, padding=1),     # (N, 64, 14, 14)
-        ng.BatchNorm(64), ng.ReLU(),
-        ng.ConvTranspose2d(64, 1, 4, rng, stride=2, padding=1),       # (N, 1, 28, 28)
+        ng.Dense(z_dim, 2 * w * 7 * 7, rng, init="dcgan"), ng.BatchNorm(2 * w * 7 * 7), ng.ReLU(),
+        ng.Reshape(2 * w, 7, 7),                                      # (N, 2w, 7, 7)
+        ng.ConvTranspose2d(2 * w, w, 4, rng, stride=2, padding=1),    # (N, w, 14, 14)
+        ng.BatchNorm(w), ng.ReLU(),
+        ng.ConvTranspose2d(w, 1, 4, rng, stride=2, padding=1),        # (N, 1, 28, 28)
         ng.Tanh())
     D = ng.Sequential(
-        ng.Conv2d(1, 64, 4, rng, stride=2, padding=1),                # (N, 64, 14, 14)
+        ng.Conv2d(1, w, 4, rng, stride=2, padding=1),                 # (N, w, 14, 14)
         ng.LeakyReLU(0.2),
-        ng.Conv2d(64, 128, 4, rng, stride=2, padding=1),              # (N, 128, 7, 7)
-        ng.BatchNorm(128), ng.LeakyReLU(0.2),
-        ng.Flatten())                                                 # (N, 6272)
+        ng.Conv2d(w, 2 * w, 4, rng, stride=2, padding=1),             # (N, 2w, 7, 7)
+        *([ng.BatchNorm(2 * w)] if d_norm == "batch" else []), ng.LeakyReLU(0.2),
+        ng.Flatten())                                                 # (N, 2w * 49)
     if minibatch:
-        D.layers.append(MinibatchDiscrimination(128 * 7 * 7, 50, 5, rng))  # (N, 6272 + 50)
-    D.layers.append(ng.Dense(128 * 7 * 7 + 50 * minibatch, 1, rng, init="dcgan"))  # (N, 1) logits
+        D.layers.append(MinibatchDiscrimination(2 * w * 7 * 7, 50, 5, rng))  # (N, 2w * 49 + 50)
+    D.layers.append(ng.Dense(2 * w * 7 * 7 + 50 * minibatch, 1, rng, init="dcgan"))  # (N, 1) logits
     return G, D
 
 
@@ -107,12 +111,16 @@ class GAN:
     """The two networks, their optimizers and the loss, on one device."""
 
     def __init__(self, arch, rng, xp, z_dim=100, lr=2e-4, betas=(0.5, 0.999), real_label=1.0,
-                 minibatch=False, dropout=None):
-        # dropout None: the architecture's own default (the DCGAN's D has none to set)
-        self.G, self.D = ARCHS[arch](rng, z_dim, minibatch, **({} if dropout is None else {"dropout": dropout}))
+                 minibatch=False, dropout=None, lr_d=None, ema=0.0, width=None, d_norm=None):
+        # None: the architecture's own default, or a setting it does not have
+        options = {k: v for k, v in (("dropout", dropout), ("width", width), ("d_norm", d_norm)) if v is not None}
+        self.G, self.D = ARCHS[arch](rng, z_dim, minibatch, **options)
         self.G.to(xp), self.D.to(xp)
+        # lr_d: two time-scale updates (Heusel et al. 2017), D's learning rate apart from G's
         self.opt_G = ng.Adam(self.G.parameters(), lr, betas)
-        self.opt_D = ng.Adam(self.D.parameters(), lr, betas)
+        self.opt_D = ng.Adam(self.D.parameters(), lr if lr_d is None else lr_d, betas)
+        # ema > 0: samples come from a moving average of G's weights (nanogan/ema.py)
+        self.ema = EMA(self.G, ema) if ema else None
         self.bce = ng.BCEWithLogits()
         self.xp, self.z_dim, self.real_label = xp, z_dim, real_label
         self.conditional = arch == "cgan"
@@ -161,8 +169,8 @@ class GAN:
         onehot = y if y.ndim == 2 else self.xp.eye(10, dtype=a.dtype)[y]
         return self.xp.concatenate([a, onehot.astype(a.dtype, copy=False)], axis=1)
 
-    def generate(self, z, y=None):
-        return self.G.forward(self._join(z, y) if self.conditional else z)    # (N, 1, 28, 28)
+    def generate(self, z, y=None, G=None):
+        return (self.G if G is None else G).forward(self._join(z, y) if self.conditional else z)  # (N, 1, 28, 28)
 
     def discriminate(self, x, y=None):
         return self.D.forward(self._join(x.reshape(len(x), -1), y) if self.conditional else x)  # (N, 1)
@@ -214,6 +222,8 @@ class GAN:
         self.G.backward(self.d_backward(self.bce.backward()))
         self.D.requires_grad_(True)
         self.opt_G.step()
+        if self.ema:
+            self.ema.update()
 
         return xp.stack([loss_real + loss_fake, loss_G, p_real.mean(), p_fake.mean(),
                          (logit_real > 0).mean(dtype=np.float32), (logit_fake < 0).mean(dtype=np.float32)])
@@ -228,11 +238,18 @@ class GAN:
 
     def sample(self, z, y=None):
         """G(z) (given digits y for the conditional GAN) in eval mode, i.e. BatchNorm on its
-        running statistics, so a sample does not depend on the others in its batch."""
-        self.G.eval()
-        out = [self.generate(z[i:i + 500], None if y is None else y[i:i + 500]) for i in range(0, len(z), 500)]
-        self.G.train()
+        running statistics, so a sample does not depend on the others in its batch; drawn by
+        the moving average of G's weights when there is one."""
+        G = self.ema.average if self.ema else self.G
+        G.eval()
+        out = [self.generate(z[i:i + 500], None if y is None else y[i:i + 500], G) for i in range(0, len(z), 500)]
+        G.train()
         return self.xp.concatenate(out)
+
+    def parts(self):
+        """(checkpoint prefix, object with state_dict) for everything a checkpoint holds."""
+        return (("G", self.G), ("D", self.D), ("optG", self.opt_G), ("optD", self.opt_D)) + \
+            ((("ema", self.ema),) if self.ema else ())
 
     # -- what a checkpoint holds
     def state_arrays(self):
@@ -240,14 +257,21 @@ class GAN:
         ("G/0.W", "optD/m.3", ...). Host copies on a GPU; on the CPU the live arrays, so
         save them before the next step."""
         out = {}
-        for prefix, part in (("G", self.G), ("D", self.D), ("optG", self.opt_G), ("optD", self.opt_D)):
+        for prefix, part in self.parts():
             out.update({f"{prefix}/{name}": to_host(a) for name, a in part.state_dict().items()})
         return out
 
     def load_state_arrays(self, arrays):
         """The inverse of state_arrays (names and shapes checked by checkpoint.check_arrays)."""
-        for prefix, part in (("G", self.G), ("D", self.D), ("optG", self.opt_G), ("optD", self.opt_D)):
+        for prefix, part in self.parts():
             part.load_state_dict({k[len(prefix) + 1:]: a for k, a in arrays.items() if k.startswith(prefix + "/")})
+
+
+def build_gan(config, rng, xp):
+    """The GAN a run's configuration describes (nanogan.config), weights drawn from rng."""
+    c = config
+    return GAN(c["arch"], rng, xp, c["z_dim"], c["lr"], (c["beta1"], c["beta2"]), c["real_label"], c["minibatch"],
+               c["dropout"], c["lr_d"], c["ema"], c["width"], c["d_norm"])
 
 
 # --------------------------------------------------------------------------------------
@@ -275,8 +299,7 @@ def train(args):
     images, labels = to_device(images, xp), to_device(labels, xp)  # 188 MB: fits any GPU; batches gathered there
 
     rng = make_rng(config["seed"])
-    gan = GAN(config["arch"], rng, xp, config["z_dim"], config["lr"], (config["beta1"], config["beta2"]),
-              config["real_label"], config["minibatch"], config["dropout"])
+    gan = build_gan(config, rng, xp)
     # where the run stands: epochs done, steps done into the next one and what they summed to
     epoch, step, totals, seconds, history, epoch_rng = 0, 0, np.zeros(6, np.float32), 0.0, [], None
     if ck is not None:
@@ -378,22 +401,24 @@ def check_finite(run, sums, epoch, when):
 # Using a trained generator (the commands themselves are in nanogan/commands.py)
 # --------------------------------------------------------------------------------------
 
-def load_gan(path, device):
-    """A GAN on `device` holding everything checkpoint `path` saved, checked first."""
+def load_gan(path, device, ema=True):
+    """A GAN on `device` holding everything checkpoint `path` saved, checked first;
+    ema=False samples with G's own weights even where the run kept their average."""
     ck = load_checkpoint(path)
     config = ck["config"]
-    gan = GAN(config["arch"], make_rng(0), ng.get_xp(device), config["z_dim"], minibatch=config["minibatch"],
-              dropout=config["dropout"])
+    gan = build_gan(config, make_rng(0), ng.get_xp(device))
     check_arrays(ck, gan.state_arrays(), path)
     gan.load_state_arrays(ck["arrays"])
     gan.dataset = config["dataset"]
+    if not ema:
+        gan.ema = None
     return gan
 
 
 def evaluate(args):
     if args.evaluate.lower().endswith(".npy"):
         return commands.evaluate_command(args, None, args.dataset or "mnist")
-    gan = load_gan(args.evaluate, args.device)
+    gan = load_gan(args.evaluate, args.device, not args.no_ema)
     if args.dataset not in (None, gan.dataset):
         fail(f"{args.evaluate} was trained on {gan.dataset}; drop --dataset {args.dataset}.")
     return commands.evaluate_command(args, gan, gan.dataset)
@@ -412,8 +437,8 @@ def main(argv=None):
         if args.command == "evaluate":
             return evaluate(args)
         if args.command == "sample":
-            return commands.sample_command(load_gan(args.sample_from, args.device), args)
-        return commands.walk_command(load_gan(args.walk, args.device), args)
+            return commands.sample_command(load_gan(args.sample_from, args.device, not args.no_ema), args)
+        return commands.walk_command(load_gan(args.walk, args.device, not args.no_ema), args)
     except NanoganError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -14,17 +14,20 @@ Layout (every entry a NumPy array; strings are 0-d unicode arrays):
     history    JSON list of the metrics rows of the completed epochs (metrics.csv is a copy)
     G/<name>, D/<name>          parameters and buffers, e.g. "G/0.W", "D/3.b"
     optG/<key>, optD/<key>      Adam state: "t", "m.<i>", "v.<i>"
+    ema/<name>, ema/t           the moving average of G's arrays and its update count (--ema > 0)
 
 The checkpoint is the run's one source of truth: everything else in a run directory
 (metrics.csv, the sample grids, the curves, the GIF) is written after it and can be
-written again from it. Format 1 (no step, history or epoch_rng) is still read.
+written again from it. Format 1 (no step, history or epoch_rng) is still read, and a
+configuration saved before an option existed gets that option's old behaviour
+(config.LEGACY: no weight averaging, one learning rate, the DCGAN's 64 channels).
 """
 import json
 
 import numpy as np
 
 from .backend import make_rng, set_rng_state
-from .config import RUN_OPTIONS, check_config
+from .config import RUN_OPTIONS, check_config, fill_legacy
 from .errors import NanoganError
 from .files import atomic_open, read_npz
 
@@ -78,10 +81,11 @@ def load_checkpoint(path):
         history = json.loads(_text(raw["history"]))
     except (TypeError, ValueError):
         raise NanoganError(f"{bad}its config or history is not valid JSON.") from None
-    if fmt in OLD_FORMATS and isinstance(config, dict):
-        config.setdefault("dropout", None)  # format 1 predates these options
-        for key, value in RUN_OPTIONS.items():
-            config.setdefault(key, value)
+    if isinstance(config, dict):  # options added since the checkpoint was saved
+        fill_legacy(config)
+        if fmt in OLD_FORMATS:
+            for key, value in RUN_OPTIONS.items():
+                config.setdefault(key, value)
     check_config(config, bad)
     ck = {"config": config, "history": history,
           "epoch": _integer(raw["epoch"], bad + "epoch"), "step": _integer(raw["step"], bad + "step"),

@@ -10,7 +10,7 @@ errors (an unknown option, a value that is not a number) are turned into one too
 import argparse
 import os
 
-from .config import DEFAULT_EPOCHS, HYPER, RUN_OPTIONS, check_combination, check_value, flag
+from .config import ARCH_DEFAULTS, D_NORMS, DEFAULT_EPOCHS, HYPER, RUN_OPTIONS, check_combination, check_value, flag
 from .datasets import DATASETS
 from .errors import NanoganError
 from .files import check_output_file, check_writable_dir
@@ -23,7 +23,18 @@ SHARED = {"device": set(COMMANDS), "seed": set(COMMANDS), "dataset": {"train", "
           "num_samples": {"sample", "evaluate"}, "digit": {"sample"}, "sample_out": {"sample", "walk"},
           "sample_from": {"sample"}, "evaluate": {"evaluate"}, "eval_json": {"evaluate"},
           "copy_check": {"evaluate"}, "figures": {"evaluate"},
-          "walk": {"walk"}, "walk_steps": {"walk"}, "walk_rows": {"walk"}, "walk_method": {"walk"}}
+          "walk": {"walk"}, "walk_steps": {"walk"}, "walk_rows": {"walk"}, "walk_method": {"walk"},
+          "no_ema": {"sample", "evaluate", "walk"}}
+
+
+def _per_arch(name):
+    """A default for --help, e.g. 'dcgan on, cgan off, fc off', from HYPER and ARCH_DEFAULTS."""
+    show = lambda v: {True: "on", False: "off", None: "-"}.get(v, str(v)) if isinstance(v, (bool, type(None))) \
+        else str(v)  # noqa: E731
+    values = {arch: show(ARCH_DEFAULTS[arch].get(name, HYPER[name])) for arch in sorted(ARCH_DEFAULTS)}
+    if len(set(values.values())) == 1:
+        return next(iter(values.values()))
+    return ", ".join(f"{arch} {v}" for arch, v in values.items() if v != "-")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,13 +51,22 @@ def build_parser(archs):
     add("--epochs", type=int, help=f"train until this many epochs are done (default {DEFAULT_EPOCHS}; "
         "when resuming, the run's own target)")
     add("--batch-size", type=int, help=f"images per step (default {HYPER['batch_size']})")
-    add("--lr", type=float, help=f"Adam learning rate, both nets (default {HYPER['lr']})")
+    add("--lr", type=float, help=f"Adam learning rate of G, and of D unless --lr-d is given (default {HYPER['lr']})")
+    add("--lr-d", type=float, help="D's own Adam learning rate: two time-scale updates (Heusel et al. 2017) "
+        "(default: --lr)")
     add("--beta1", type=float, help=f"Adam beta1 (default {HYPER['beta1']})")
     add("--beta2", type=float, help=f"Adam beta2 (default {HYPER['beta2']})")
     add("--z-dim", type=int, help=f"noise dimensions (default {HYPER['z_dim']})")
     add("--real-label", type=float, help="D's target for real images; 0.9 is one-sided label smoothing (default 1.0)")
-    add("--minibatch-disc", dest="minibatch", action="store_const", const=True,
-        help="add minibatch discrimination to D (Salimans et al. 2016), against mode collapse")
+    add("--minibatch-disc", dest="minibatch", action=argparse.BooleanOptionalAction,
+        help="add minibatch discrimination to D (Salimans et al. 2016), against mode collapse "
+        f"(default: {_per_arch('minibatch')})")
+    add("--ema", type=float, help="sample, draw grids and evaluate with an exponential moving average of "
+        "G's weights with this decay (Yazıcı et al. 2019); 0: G's own weights "
+        f"(default: {_per_arch('ema')})")
+    add("--width", type=int, help=f"the DCGAN's channels: G 2w -> w -> 1, D 1 -> w -> 2w (default: {_per_arch('width')})")
+    add("--d-norm", choices=D_NORMS, help="normalisation in the DCGAN's D: BatchNorm, or none "
+        f"(default: {_per_arch('d_norm')})")
     add("--dropout", type=float, help="dropout rate in D of fc and cgan (default 0.3; 0 turns it off)")
     add("--seed", type=int, help="seed of the run's one random generator, or of the noise drawn by "
         "--sample-from and --evaluate (default 0)")
@@ -79,6 +99,8 @@ def build_parser(archs):
     add("--walk-rows", type=int, help="with --walk: walks (default 8; a cgan always draws 10)")
     add("--walk-method", choices=["slerp", "lerp"], help="with --walk: spherical (default) or linear "
         "interpolation between the noise vectors")
+    add("--no-ema", action="store_const", const=True, help="with --sample-from, --evaluate and --walk: "
+        "use G's own weights rather than their moving average (--ema)")
     add("--num-samples", type=int, help="with --sample-from: how many images (default 64); with "
         "--evaluate: how many samples to score (default 10000)")
     add("--digit", type=int, choices=range(10), metavar="0-9",
@@ -167,7 +189,8 @@ def _check_walk(args):
 
 
 def run_config(args, ck):
-    """The run's configuration: for a new run the command line's values over the defaults;
+    """The run's configuration: for a new run the command line's values over the defaults
+    (its architecture's recipe, config.ARCH_DEFAULTS, over HYPER);
     when resuming, the checkpoint's (a different hyper-parameter given on the command line
     is refused, since the run would not be the same run), with --epochs as the new target
     and the run options (evaluation, snapshots) as given, else as before. Resuming a run
@@ -175,8 +198,9 @@ def run_config(args, ck):
     given = {k: getattr(args, k) for k in HYPER if getattr(args, k) is not None}
     options = {k: getattr(args, k) for k in RUN_OPTIONS if getattr(args, k) is not None}
     if ck is None:
-        return {**HYPER, **given, **RUN_OPTIONS, **options, "epochs": args.epochs or DEFAULT_EPOCHS,
-                "device": args.device}
+        arch = given.get("arch", HYPER["arch"])
+        return {**HYPER, **ARCH_DEFAULTS[arch], **given, **RUN_OPTIONS, **options,
+                "epochs": args.epochs or DEFAULT_EPOCHS, "device": args.device}
     config = ck["config"]
     for k, v in given.items():
         if config[k] != v:

@@ -17,7 +17,15 @@ DEVICES = ("cpu", "cuda")
 # The hyper-parameters that define a run: a resumed run takes them from its checkpoint.
 HYPER = {"arch": "fc", "batch_size": 128, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "z_dim": 100,
          "seed": 0, "real_label": 1.0, "dataset": "mnist", "limit": None, "minibatch": False,
-         "dropout": None}
+         "dropout": None, "lr_d": None, "ema": 0.999, "width": None, "d_norm": None}
+# Each architecture's recipe, over HYPER, for a new run (a run saves the values it used).
+# None in HYPER means "not this architecture's setting" (--width and --d-norm are the DCGAN's).
+ARCH_DEFAULTS = {"fc": {}, "cgan": {}, "dcgan": {"width": 64, "d_norm": "batch", "minibatch": True}}
+# What a checkpoint saved before an option existed was trained with: that option's old
+# behaviour, which is not always today's default (no averaging then, for instance).
+LEGACY = {"dropout": None, "lr_d": None, "ema": 0.0, "width": None, "d_norm": None}
+LEGACY_ARCH = {"dcgan": {"width": 64, "d_norm": "batch"}}
+D_NORMS = ("batch", "none")
 # How a run is watched and kept, not what it computes: saved with the run, and taken from
 # the checkpoint on resume unless given again.
 RUN_OPTIONS = {"eval_every": 1, "eval_samples": 2000, "save_every": 0}
@@ -52,6 +60,10 @@ RULES = {
     "limit": (_optional(_integer(1, 10**8)), "a positive integer"),
     "minibatch": (lambda v: isinstance(v, bool), "true or false"),
     "dropout": (_optional(_number(lambda v: 0 <= v < 1)), "a number in [0, 1)"),
+    "lr_d": (_optional(_number(lambda v: v > 0)), "a positive number"),
+    "ema": (_number(lambda v: 0 <= v < 1), "a number in [0, 1) (0: no averaging)"),
+    "width": (_optional(_integer(1, 1024)), "an integer from 1 to 1024"),
+    "d_norm": (_optional(lambda v: v in D_NORMS), f"one of {', '.join(D_NORMS)}"),
     "epochs": (_integer(1, MAX_EPOCHS), f"an integer from 1 to {MAX_EPOCHS}"),
     "device": (lambda v: isinstance(v, str) and v in DEVICES, f"one of {', '.join(DEVICES)}"),
     "eval_every": (_integer(0, MAX_EPOCHS), f"an integer from 0 to {MAX_EPOCHS}"),
@@ -76,6 +88,16 @@ def check_combination(config, where=""):
     if config.get("dropout") is not None and config.get("arch") == "dcgan":
         raise NanoganError(f"{where}--dropout sets D's dropout in fc and cgan; the DCGAN's D has "
                            "BatchNorm and no dropout.")
+    arch = config.get("arch") or HYPER["arch"]  # None: not given on the command line
+    for name in ("width", "d_norm"):
+        if config.get(name) is not None and arch != "dcgan":
+            raise NanoganError(f"{where}{flag(name)} sets the DCGAN's layers; --arch {arch} has none to set.")
+
+
+def fill_legacy(config):
+    """Add to a saved configuration the options it predates, with the values its run used."""
+    for key, value in {**LEGACY, **LEGACY_ARCH.get(config.get("arch"), {})}.items():
+        config.setdefault(key, value)
 
 
 def check_config(config, where):

@@ -3,8 +3,14 @@
     python -m nanogan.plots coverage.png "plain=plain.json" "minibatch disc.=mbd.json"
 
 draws the predicted-digit shares of several runs side by side, from the JSON files that
-`python train.py --evaluate CKPT --eval-json FILE` writes.
+`python train.py --evaluate CKPT --eval-json FILE` writes, and
+
+    python -m nanogan.plots race.png "fc=runs/fc/metrics.csv" "dcgan=runs/dcgan/metrics.csv"
+
+draws each run's Fréchet distance (scored during training) against its training time, from
+the runs' metrics.csv: which GAN is better after the same minutes, not the same epochs.
 """
+import csv
 import argparse
 import json
 import sys
@@ -81,19 +87,61 @@ def plot_coverage(path, runs, title=""):
     plt.close(fig)
 
 
+def plot_race(path, runs, title=""):
+    """runs: [(label, rows)], rows a run's metrics CSV as dicts. The Fréchet distance of
+    each scored epoch (log scale) against the training minutes summed up to it (the
+    `seconds` column: training only, not the scoring), one line per run."""
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for label, rows in runs:
+        minutes, fd, total = [], [], 0.0
+        for r in rows:
+            total += float(r["seconds"]) / 60
+            if r.get("frechet"):
+                minutes.append(total), fd.append(float(r["frechet"]))
+        ax.plot(minutes, fd, "o-", ms=3, label=label)
+    ax.set_yscale("log"), ax.set_xlabel("training time (minutes)")
+    ax.set_ylabel("Fréchet distance (lower is better)"), ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8), ax.set_title(title)
+    fig.tight_layout()
+    with atomic_open(path) as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _race(p, args, specs):
+    runs = []
+    for label, path in specs:
+        try:
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            float(rows[0]["seconds"])
+        except (OSError, ValueError, KeyError, IndexError) as e:
+            p.error(f"cannot read a run's metrics from {path}: {e.__class__.__name__}: {e}")
+        runs.append((label, rows))
+    plot_race(args.out, runs, args.title)
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m nanogan.plots",
-                                description="Bar chart of the predicted-digit shares of evaluated runs.")
+                                description="Bar chart of the predicted-digit shares of evaluated runs "
+                                "(FILE.json), or their Fréchet distance against training time (FILE.csv).")
     p.add_argument("out", help="PNG to write")
-    p.add_argument("runs", nargs="+", metavar="LABEL=FILE.json",
-                   help="a label and the JSON written by train.py --evaluate ... --eval-json")
+    p.add_argument("runs", nargs="+", metavar="LABEL=FILE",
+                   help="a label and the JSON written by train.py --evaluate ... --eval-json, "
+                   "or a run's metrics.csv")
     p.add_argument("--title", default="")
     args = p.parse_args(argv)
-    runs = []
+    specs = []
     for spec in args.runs:
         label, sep, path = spec.rpartition("=")
         if not sep or not label:
-            p.error(f"{spec!r} is not LABEL=FILE.json")
+            p.error(f"{spec!r} is not LABEL=FILE")
+        specs.append((label, path))
+    if all(path.lower().endswith(".csv") for _, path in specs):
+        return _race(p, args, specs)
+    runs = []
+    for label, path in specs:
         try:
             with open(path) as f:
                 counts = json.load(f)["counts"]

@@ -181,6 +181,27 @@ def test_format_1_checkpoints_are_still_read(good, tmp_path, capsys):
     assert [r["epoch"] for r in ck["history"]] == ["1", "2"] and ck["config"]["dropout"] is None, ck["history"]
 
 
+def test_checkpoints_from_before_the_new_options_keep_their_recipe(tmp_path, capsys):
+    """A DCGAN checkpoint saved before --lr-d, --ema, --width and --d-norm existed loads with
+    the behaviour its run had (one learning rate, no averaging, 64 channels, BatchNorm in D),
+    not today's defaults, and resumes."""
+    out = tmp_path / "run"
+    ok("--arch", "dcgan", "--epochs", 1, "--ema", 0, "--out", out, *SMALL)
+    path = out / "checkpoint.npz"
+    arrays = entries(path.read_bytes())
+    config = json.loads(arrays["config"].item())
+    for key in ("lr_d", "ema", "width", "d_norm"):
+        del config[key]
+    arrays.update(config=np.array(json.dumps(config)))
+    path.write_bytes(pack(arrays))
+    ck = load_checkpoint(path)
+    assert {k: ck["config"][k] for k in ("lr_d", "ema", "width", "d_norm")} == \
+        {"lr_d": None, "ema": 0.0, "width": 64, "d_norm": "batch"}, ck["config"]
+    code, out_text, err = main(capsys, "--resume", path, "--epochs", 2)
+    assert code == 0, err
+    assert not any(k.startswith("ema/") for k in np.load(path).files)
+
+
 # -- the readers themselves ---------------------------------------------------------------
 
 def test_read_npz_round_trip_and_refusals(tmp_path):

@@ -1,4 +1,5 @@
-"""The coverage chart command: reads --eval-json files, draws a PNG, refuses bad files in one line."""
+"""The chart command: coverage bars from --eval-json files, the Fréchet distance against
+training time from metrics.csv files; a PNG, or one error line for a bad file."""
 import json
 
 import pytest
@@ -40,7 +41,26 @@ def test_bad_json_is_one_error_line(tmp_path, capsys, content, says):
 def test_spec_without_label(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(tmp_path / "out.png"), str(write(tmp_path / "a.json", [1] * 10))])
-    assert "is not LABEL=FILE.json" in capsys.readouterr().err
+    assert "is not LABEL=FILE" in capsys.readouterr().err
+
+
+def test_race_chart_from_metrics_csv(tmp_path, capsys):
+    """metrics.csv files draw the Fréchet distance against training minutes; a CSV without
+    the seconds column is one error line."""
+    import csv
+    for name, seconds in (("a", 30), ("b", 150)):
+        rows = [{**r, "seconds": str(seconds)} for r in curve_rows(True)]
+        with open(tmp_path / f"{name}.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader(), w.writerows(rows)
+    out = tmp_path / "race.png"
+    assert main([str(out), f"fast={tmp_path / 'a.csv'}", f"slow={tmp_path / 'b.csv'}"]) == 0
+    with Image.open(out) as im:
+        assert im.format == "PNG", im.format
+    (tmp_path / "bad.csv").write_text("epoch,frechet\n1,3\n")
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "x.png"), f"bad={tmp_path / 'bad.csv'}"])
+    assert "cannot read a run's metrics" in capsys.readouterr().err
 
 
 def curve_rows(with_pr):

@@ -50,15 +50,19 @@ def test_smoke_artifacts(arch, tmp_path, fc_run):
     assert not [f for f in os.listdir(out) if f.endswith(".part")], "temporary files left behind"
 
 
-@pytest.mark.parametrize("arch", ["fc", "dcgan"])
-def test_resume_is_exact(arch, tmp_path):
-    """2 epochs straight == 1 epoch, stop, resume for the 2nd: bit-identical weights and state."""
+@pytest.mark.parametrize("arch, flags", [("fc", ()), ("dcgan", ()), ("dcgan", ("--ema", 0.9, "--lr-d", 3e-4))])
+def test_resume_is_exact(arch, flags, tmp_path):
+    """2 epochs straight == 1 epoch, stop, resume for the 2nd: bit-identical weights and state,
+    the moving average of G's weights (on by default) included."""
     straight, split = tmp_path / "straight", tmp_path / "split"
-    ok("--arch", arch, "--epochs", 2, "--out", straight, *SMALL)
-    ok("--arch", arch, "--epochs", 1, "--out", split, *SMALL)
+    ok("--arch", arch, "--epochs", 2, "--out", straight, *flags, *SMALL)
+    ok("--arch", arch, "--epochs", 1, "--out", split, *flags, *SMALL)
     ok("--resume", split / "checkpoint.npz", "--epochs", 2, "--no-progress")
     differ = checkpoints_equal(straight / "checkpoint.npz", split / "checkpoint.npz")
     assert not differ, f"resumed run differs from the straight one in {differ}"
+    saved = np.load(straight / "checkpoint.npz", allow_pickle=False)
+    assert int(saved["ema/t"]) == int(saved["optG/t"]) == 2 * (128 // 32), saved["ema/t"]
+    assert not np.array_equal(saved["ema/0.W"], saved["G/0.W"]), "the average should lag G's weights"
 
 
 def test_same_seed_same_run(tmp_path, fc_run):
@@ -156,3 +160,50 @@ def test_dropout_and_minibatch_flags_reach_the_run(tmp_path, fc_run):
     ours = np.load(out / "checkpoint.npz", allow_pickle=False)
     theirs = np.load(fc_run / "checkpoint.npz", allow_pickle=False)
     assert len([k for k in ours.files if k.startswith("D/")]) > len([k for k in theirs.files if k.startswith("D/")])
+
+
+def test_two_learning_rates_reach_the_two_optimizers(tmp_path, fc_run):
+    """--lr-d sets D's Adam apart from G's (--lr), is saved with the run and survives loading;
+    without it both use --lr."""
+    out = tmp_path / "run"
+    ok("--arch", "fc", "--epochs", 1, "--lr", 1e-4, "--lr-d", 4e-4, "--out", out, *SMALL)
+    config = json.loads((out / "config.json").read_text())
+    assert config["lr"] == 1e-4 and config["lr_d"] == 4e-4, config
+    import train
+    gan = train.load_gan(out / "checkpoint.npz", "cpu")
+    assert gan.opt_G.lr == 1e-4 and gan.opt_D.lr == 4e-4, (gan.opt_G.lr, gan.opt_D.lr)
+    gan = train.load_gan(fc_run / "checkpoint.npz", "cpu")
+    assert gan.opt_G.lr == gan.opt_D.lr == 2e-4, (gan.opt_G.lr, gan.opt_D.lr)
+
+
+def test_dcgan_width_and_d_norm(tmp_path):
+    """--width sets the DCGAN's channels and --d-norm none drops D's BatchNorm: the
+    checkpoint's shapes say so, and the run samples."""
+    out = tmp_path / "run"
+    ok("--arch", "dcgan", "--epochs", 1, "--width", 8, "--d-norm", "none", "--out", out, *SMALL)
+    ck = load_checkpoint(out / "checkpoint.npz")
+    assert ck["config"]["width"] == 8 and ck["config"]["d_norm"] == "none", ck["config"]
+    shapes = {k: v.shape for k, v in ck["arrays"].items()}
+    assert shapes["G/0.W"] == (100, 16 * 49) and shapes["D/0.W"][0] == 8, shapes
+    assert not any(k.startswith("D/") and "running_mean" in k for k in shapes), sorted(shapes)
+    ok("--sample-from", out / "checkpoint.npz", "--num-samples", 3, "--sample-out", tmp_path / "s.npy")
+
+
+def test_no_ema_samples_with_gs_own_weights(tmp_path, fc_run):
+    """--no-ema draws with G's own weights: the same noise gives other images than the average's."""
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    ok("--sample-from", fc_run / "checkpoint.npz", "--num-samples", 8, "--sample-out", a)
+    ok("--sample-from", fc_run / "checkpoint.npz", "--num-samples", 8, "--sample-out", b, "--no-ema")
+    assert not np.array_equal(np.load(a), np.load(b))
+
+
+def test_each_architecture_gets_its_recipe(tmp_path, capsys):
+    """A new run takes its architecture's defaults (config.ARCH_DEFAULTS) and saves them:
+    the DCGAN has minibatch discrimination unless --no-minibatch-disc; fc has no DCGAN settings."""
+    from nanogan.cli import parse_args, run_config
+    import train
+    config = lambda *argv: run_config(parse_args(list(argv), train.ARCHS), None)  # noqa: E731
+    dcgan, fc = config("--arch", "dcgan"), config("--arch", "fc")
+    assert dcgan["minibatch"] is True and dcgan["width"] == 64 and dcgan["d_norm"] == "batch", dcgan
+    assert config("--arch", "dcgan", "--no-minibatch-disc")["minibatch"] is False
+    assert fc["minibatch"] is False and fc["width"] is None and fc["d_norm"] is None and fc["ema"] > 0, fc

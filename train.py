@@ -120,7 +120,7 @@ class GAN:
         self.opt_G = ng.Adam(self.G.parameters(), lr, betas)
         self.opt_D = ng.Adam(self.D.parameters(), lr if lr_d is None else lr_d, betas)
         # ema > 0: samples come from a moving average of G's weights (nanogan/ema.py)
-        self.ema = EMA(self.G, ema) if ema else None
+        self.ema = EMA(self.G, ema, flat=self.opt_G.data) if ema else None
         self.bce = ng.BCEWithLogits()
         self.xp, self.z_dim, self.real_label = xp, z_dim, real_label
         self.conditional = arch == "cgan"

@@ -245,6 +245,24 @@ def test_step_operations_stay_counted(standin, arch, minibatch):
         f"{counts['ops']} operations per step, bound {OPS[arch, minibatch]}; most: {counts.top('ops', 8)}"
 
 
+# The default recipes (nanogan.config: EMA of G for all, minibatch discrimination for the DCGAN)
+RECIPE_OPS = {"fc": 226, "dcgan": 511, "cgan": 239}
+
+
+@pytest.mark.parametrize("arch", sorted(RECIPE_OPS))
+def test_default_recipe_operations_stay_counted(standin, arch):
+    """The EMA of G updates one flat array (3 operations) plus G's BatchNorm buffers."""
+    from nanogan.config import ARCH_DEFAULTS, HYPER
+    rng = make_rng(0)
+    gan = train.build_gan({**HYPER, **ARCH_DEFAULTS[arch], "arch": arch}, rng, standin)
+    x, y = batch(arch, 16, standin)
+    gan.step(x, rng, y)
+    with standin.standin.counting() as counts:
+        gan.step(x, rng, y)
+    assert counts["ops"] <= RECIPE_OPS[arch] and counts["syncs"] == 0 and counts["h2d"] == 1, \
+        f"{counts}; most: {counts.top('ops', 8)}"
+
+
 def test_training_moves_an_epochs_batch_order_once(standin, tmp_path, capsys):
     """train.py keeps the data set on the device, moves each epoch's batch order there in
     one copy, and reads the statistics back every 25 steps (CHECK_EVERY) and at the end."""

@@ -124,9 +124,9 @@ class GAN:
         self.bce = ng.BCEWithLogits()
         self.xp, self.z_dim, self.real_label = xp, z_dim, real_label
         self.conditional = arch == "cgan"
-        # D's dropout layers and the width of what each sees (each follows a Dense layer)
-        self.dropouts = [(layer, self.D.layers[i - 2].out_features) for i, layer in enumerate(self.D.layers)
-                         if isinstance(layer, ng.Dropout) and layer.p > 0]
+        # D's dropout layers and the width of what each sees: that of the last Dense before it
+        self.dropouts = [(layer, next(l.out_features for l in reversed(self.D.layers[:i]) if isinstance(l, ng.Dense)))
+                         for i, layer in enumerate(self.D.layers) if isinstance(layer, ng.Dropout) and layer.p > 0]
 
     def noise(self, n, rng):
         """z ~ N(0, I), (n, z_dim) float32, drawn on the host from the run's generator."""

@@ -55,7 +55,9 @@ class Adam:
     def zero_grad(self):
         """Zero every parameter's gradient in one fill of the flat array, and mark them
         fresh: the layers' next contribution is then written, not added (module.Parameter).
-        The fill keeps code that adds to p.grad itself right."""
+        So code outside the layers that contributes to a gradient must use p.add(...),
+        like them: a plain `p.grad += g` would be overwritten by the next layer's write.
+        (On its own, with nothing else adding, `p.grad += g` after zero_grad is fine.)"""
         self.grad.fill(0)
         for p in self.params:
             p.fresh = True

@@ -2,9 +2,9 @@
 
 Shuffling is a permutation drawn from the run's one random generator
 (backend.make_rng), on the host, so the order of the examples is the same on
-CPU and GPU and a resumed run continues it exactly. Batches are gathered on the
-host and then moved to the device: the data set stays where it is and only
-one batch at a time travels.
+CPU and GPU and a resumed run continues it exactly. Batches are gathered where
+the data set lives: train.py keeps it on the device and moves each epoch's order
+there in one copy (`batch_order`); `iterate` moves one batch's indices at a time.
 """
 import numpy as np
 

@@ -23,6 +23,7 @@ configuration saved before an option existed gets that option's old behaviour
 (config.LEGACY: no weight averaging, one learning rate, the DCGAN's 64 channels).
 """
 import json
+import math
 
 import numpy as np
 
@@ -99,14 +100,36 @@ def load_checkpoint(path):
     if ck["seconds"].dtype != np.float64 or ck["seconds"].shape != () or not 0 <= ck["seconds"] < 1e9:
         raise NanoganError(f"{bad}seconds must be a float64 number of seconds.")
     ck["seconds"] = float(ck["seconds"])
-    epochs = [row.get("epoch") if isinstance(row, dict) else None for row in history] \
-        if isinstance(history, list) else [None]
-    if not all(isinstance(e, str) and e.isdigit() for e in epochs) or \
-            [int(e) for e in epochs] != sorted(set(int(e) for e in epochs)) or \
-            (epochs and int(epochs[-1]) > ck["epoch"]):
-        raise NanoganError(f"{bad}its history is not a list of rows for epochs 1 to {ck['epoch']}.")
+    ck["history"] = check_history(history, ck["epoch"], bad)
     ck["arrays"] = {k: v for k, v in raw.items() if k not in META}
     return ck
+
+
+# a metrics row: these columns must be numbers (the curves are drawn from them); the
+# others, if present, numbers or "" (not evaluated that epoch)
+HISTORY_COLUMNS = ("d_loss", "g_loss", "d_real", "d_fake", "acc_real", "acc_fake")
+
+
+def check_history(history, epoch, bad):
+    """The metrics rows of epochs 1..epoch, checked: a list of {column: str}, epochs rising
+    and at most `epoch`, every value a finite number (or "" where nothing was measured).
+    Returns the rows with the same columns each (missing ones ""), since rows written by
+    older versions lack columns that newer ones have. `bad` starts the error message."""
+    def number(text):
+        try:
+            return math.isfinite(float(text))
+        except ValueError:
+            return False
+
+    rows = history if isinstance(history, list) else [None]
+    ok = all(isinstance(r, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in r.items())
+             and r.get("epoch", "").isdigit() and all(number(r.get(c, "")) for c in HISTORY_COLUMNS)
+             and all(v == "" or number(v) for v in r.values()) for r in rows)
+    epochs = [int(r["epoch"]) for r in rows] if ok else []
+    if not ok or epochs != sorted(set(epochs)) or (epochs and not 1 <= epochs[0] <= epochs[-1] <= epoch):
+        raise NanoganError(f"{bad}its history is not a list of metrics rows for epochs 1 to {epoch}.")
+    columns = list(dict.fromkeys(c for r in rows for c in r))              # every column, first seen first
+    return [{c: r.get(c, "") for c in columns} for r in rows]
 
 
 def check_arrays(ck, expected, path):

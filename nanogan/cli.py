@@ -134,7 +134,8 @@ def _check_training(args):
     for name in [*HYPER, *RUN_OPTIONS, "epochs"]:
         if getattr(args, name) is not None:
             check_value(name, getattr(args, name))
-    check_combination(vars(args))
+    if not args.resume:             # a resumed run's combination is its checkpoint's (run_config)
+        check_combination(vars(args))
     args.no_progress = bool(args.no_progress)
     return args
 

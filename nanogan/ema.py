@@ -40,6 +40,7 @@ class EMA:
             raise ValueError(f"EMA beta must be in (0, 1), got {beta}")
         self.net, self.beta, self.t = net, beta, 0
         self.average = copy.deepcopy(net)   # before any step: equal to net, used until the first update
+        # (its .grad arrays come along and stay unused: the average is never trained)
         # (average's array, net's array) pairs that update() averages
         ours, theirs = dict(self.average.named_buffers()), dict(net.named_buffers())
         self.pairs = [(ours[name], theirs[name]) for name in theirs]

@@ -131,13 +131,15 @@ def _reading(path, what, kind):
 
 
 def read_npz(path, what="file"):
-    """{name: array} of an .npz archive, every member checked (see the module docstring).
-    Any damage is a NanoganError naming `what`."""
+    """{name: array} of an .npz archive as np.savez writes it (members stored, not
+    compressed: a compressed member could unpack to far more than the file's size),
+    every member checked (see the module docstring). Any damage is a NanoganError naming `what`."""
     with _reading(path, what, "an .npz archive"), zipfile.ZipFile(path) as z:
         out = {}
         for info in z.infolist():
             name = info.filename
-            if not name.endswith(".npy") or name[:-4] in out or info.file_size > MAX_ARRAY_BYTES:
+            if not name.endswith(".npy") or name[:-4] in out or info.file_size > MAX_ARRAY_BYTES \
+                    or info.compress_type != zipfile.ZIP_STORED:
                 raise ValueError(f"unexpected member {name!r}")
             with z.open(info) as f:
                 out[name[:-4]] = _read_npy_member(f, info.file_size)

@@ -39,7 +39,7 @@ import sys
 
 import numpy as np
 
-from .checkpoint import first_non_finite, save_checkpoint
+from .checkpoint import check_history, first_non_finite, save_checkpoint
 from .errors import NanoganError
 from .files import atomic_open, check_writable_dir, remove_stale_parts
 
@@ -72,6 +72,12 @@ def _holds_run(path):
     return os.path.isfile(os.path.join(path, CHECKPOINT))
 
 
+def _is_run_dir(path):
+    """Made by nanogan: it holds the lock file (or, from before the lock, samples/ and config.json)."""
+    return os.path.exists(os.path.join(path, LOCK)) or \
+        (os.path.isdir(os.path.join(path, "samples")) and os.path.isfile(os.path.join(path, "config.json")))
+
+
 def _nearest_existing(path):
     path = os.path.abspath(path)
     while not os.path.exists(path):
@@ -87,6 +93,7 @@ class RunDir:
         self.ckpt = os.path.join(path, CHECKPOINT)
         self.last_good = None          # (path, epoch) of the newest checkpoint on disk
         self.stop_requested = False
+        self.saving = False            # a checkpoint is being written: Ctrl-C waits for it
         self.created = []              # what open() made, removed if nothing was committed
 
     # -- before anything is written ---------------------------------------------------
@@ -102,6 +109,9 @@ class RunDir:
                 raise NanoganError(f"{resume} is not a run's {CHECKPOINT}; continue it in a new run "
                                    "directory with --out DIR.")
             if out is None or (is_latest and os.path.realpath(out) == os.path.realpath(source)):
+                if not _is_run_dir(source):
+                    raise NanoganError(f"{source} is not a nanogan run directory, so its files are not "
+                                       f"nanogan's to write; continue {resume} with --out NEWDIR.")
                 check_writable_dir(source, f"the run directory {source}")
                 return cls(source, resume_in_place=True)
             return cls(cls._check_new(out, resume), resume_in_place=False, source=cls._run_of(source))
@@ -140,28 +150,33 @@ class RunDir:
         Ctrl-C and SIGTERM to `stop_requested` until the block ends. If the block fails
         before anything was committed, what this call made is removed again."""
         try:
-            for d in (self.path, os.path.join(self.path, "samples")):
-                if not os.path.isdir(d):
-                    os.makedirs(d)
-                    self.created.append(d)
-            lock = self._lock()
+            if not os.path.isdir(self.path):
+                os.makedirs(self.path, exist_ok=True)
+                self.created.append(self.path)
+            lock = self._lock()                # before anything else: only the holder may undo
+        except OSError as e:
+            raise NanoganError(f"cannot set up the run directory {self.path} ({e.strerror}).") from None
+        try:
+            if not os.path.isdir(os.path.join(self.path, "samples")):
+                os.makedirs(os.path.join(self.path, "samples"))
             for d in (self.path, os.path.join(self.path, "samples"), os.path.join(self.path, "checkpoints")):
                 if os.path.isdir(d):
                     remove_stale_parts(d)
         except OSError as e:
             self._undo()
+            lock.close()
             raise NanoganError(f"cannot set up the run directory {self.path} ({e.strerror}).") from None
         if self.in_place:
             self.last_good = (self.ckpt, epoch)
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            with self.writing("config.json"):
-                with atomic_open(os.path.join(self.path, "config.json"), "w") as f:
-                    json.dump(config, f, indent=2)
-                if self.source and not self.in_place:
+            with self.writing("config.json"), atomic_open(os.path.join(self.path, "config.json"), "w") as f:
+                json.dump(config, f, indent=2)
+            if self.source and not self.in_place:
+                with self.writing("samples/"):
                     self._copy_grids(epoch)
-                if history:
-                    self.write_metrics(history)
+            if history:
+                self.write_metrics(history)
             for sig in previous:
                 signal.signal(sig, self._request_stop)
             yield self
@@ -183,10 +198,14 @@ class RunDir:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except ImportError:  # not on Linux/macOS: no lock, as before
             pass
-        except OSError:
+        except BlockingIOError:
             f.close()
             raise NanoganError(f"another nanogan process is running in {self.path}; wait for it "
                                "or choose another directory.") from None
+        except OSError as e:  # a file system without locks (ENOLCK): say so, do not guess
+            f.close()
+            raise NanoganError(f"cannot lock the run directory {self.path} ({e.strerror}); "
+                               "choose a directory on a local disk.") from None
         return f
 
     def _undo(self):
@@ -201,11 +220,13 @@ class RunDir:
             shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else os.remove(p)
 
     def _request_stop(self, signum, frame):
-        if self.stop_requested and signum == signal.SIGINT:  # the second Ctrl-C: stop now
+        """Signal handler: only flags (and a raw write: print could be mid-write already).
+        A second Ctrl-C stops at once, except during a save, which it must not cut short."""
+        if self.stop_requested and signum == signal.SIGINT and not self.saving:
             raise KeyboardInterrupt
         self.stop_requested = True
-        print(f"\n{signal.Signals(signum).name}: stopping after this step and saving a checkpoint "
-              "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+        os.write(2, f"\n{signal.Signals(signum).name}: stopping after this step and saving a checkpoint "
+                    "(Ctrl-C again to stop at once)\n".encode())
 
     def kept(self):
         """What a failure leaves: a sentence part naming the last good checkpoint."""
@@ -215,13 +236,14 @@ class RunDir:
 
     def read_metrics(self, upto):
         """metrics.csv's rows for epochs 1..upto, if the directory has one (the history of a
-        run whose checkpoint predates format 2)."""
+        run whose checkpoint predates format 2), checked as a checkpoint's history is."""
         path = os.path.join(self.source or self.path, "metrics.csv")
         try:
             with open(path, newline="") as f:
-                return [r for r in csv.DictReader(f) if r.get("epoch", "").isdigit() and int(r["epoch"]) <= upto]
+                rows = [r for r in csv.DictReader(f) if r.get("epoch", "").isdigit() and int(r["epoch"]) <= upto]
         except (OSError, csv.Error, UnicodeDecodeError):
             return []
+        return check_history(rows, upto, f"{path} is damaged: ")
 
     @contextlib.contextmanager
     def writing(self, what):
@@ -237,13 +259,17 @@ class RunDir:
     def commit(self, meta, arrays, keep_copy=False):
         """Save the checkpoint (the commit point), and a numbered copy if asked; but never
         state that has gone non-finite: then stop, keeping the last good checkpoint."""
-        bad = first_non_finite(arrays)
+        bad = first_non_finite({**arrays, "the running statistics": np.asarray(meta["totals"])})
         if bad is not None:
             raise NanoganError(f"training diverged: {bad} holds NaN or inf after epoch "
                                f"{meta['epoch'] + (meta['step'] > 0)}; {self.kept()}; try a lower --lr.")
-        with self.writing(CHECKPOINT):
-            save_checkpoint(self.ckpt, meta, arrays)
-        self.last_good = (self.ckpt, meta["epoch"])
+        self.saving = True
+        try:
+            with self.writing(CHECKPOINT):
+                save_checkpoint(self.ckpt, meta, arrays)
+            self.last_good = (self.ckpt, meta["epoch"])
+        finally:
+            self.saving = False
         if keep_copy:
             folder = os.path.join(self.path, "checkpoints")
             with self.writing("checkpoints/"):
@@ -251,9 +277,9 @@ class RunDir:
                 save_checkpoint(os.path.join(folder, f"epoch_{meta['epoch']:03d}.npz"), meta, arrays)
 
     def write_metrics(self, history):
-        columns = list(history[0])
+        columns = list(dict.fromkeys(c for row in history for c in row))   # rows of older runs lack some
         with self.writing("metrics.csv"), atomic_open(os.path.join(self.path, "metrics.csv"), "w") as f:
-            w = csv.DictWriter(f, fieldnames=columns)
+            w = csv.DictWriter(f, fieldnames=columns, restval="")
             w.writeheader()
             w.writerows(history)
 

@@ -6,6 +6,7 @@ or a person can: truncation, flipped bytes, entries of the wrong dtype or shape,
 and extra entries, non-finite weights, and nonsense in the configuration, epoch, step,
 random state and history.
 """
+import csv
 import io
 import json
 import os
@@ -103,8 +104,11 @@ def damage(draw, raw):
         arrays[name] = np.array(draw(st.one_of(JUNK.filter(lambda v: not isinstance(v, dict)),
                                                st.just(json.dumps({"bit_generator": "PCG64"})))))
     else:
-        arrays["history"] = np.array(json.dumps(draw(st.one_of(JUNK, st.lists(st.dictionaries(
-            st.sampled_from(["epoch", "d_loss"]), st.text(max_size=3)), max_size=3)))))
+        row = st.fixed_dictionaries({"epoch": st.sampled_from(["0", "1", "x"])},
+                                    optional={k: st.one_of(st.text(max_size=3), st.sampled_from(["0.5", "nan", ""]))
+                                              for k in ("d_loss", "g_loss", "d_real", "d_fake", "acc_real", "acc_fake",
+                                                        "frechet")})
+        arrays["history"] = np.array(json.dumps(draw(st.one_of(JUNK, st.lists(row, max_size=3)))))
     return pack(arrays), kind
 
 
@@ -148,6 +152,8 @@ def test_wrong_dtype_is_refused_not_cast(good, tmp_path, capsys):
     (lambda a: a.update(config=np.array(json.dumps({**json.loads(a["config"].item()), "z_dim": 10**9}))),
      "--z-dim must be an integer from 1 to 4096"),
     (lambda a: a.update(rng=np.array("{}")), "rng is not a random generator's state"),
+    (lambda a: a.update(history=np.array('[{"epoch": "1", "d_loss": "x"}]')), "its history is not a list"),
+    (lambda a: a.update(history=np.array('[{"epoch": "1"}]')), "its history is not a list"),
     (lambda a: a.update(config=np.array(json.dumps({**json.loads(a["config"].item()), "dataset": []}))),
      "--dataset must be one of"),                    # found by the mutator: a list is not hashable
     (lambda a: a.pop("optD/t"), "it lacks optD/t"),
@@ -173,12 +179,22 @@ def test_format_1_checkpoints_are_still_read(good, tmp_path, capsys):
     arrays.update(format=np.array("nanogan-checkpoint-1"), config=np.array(json.dumps(config)))
     os.makedirs(tmp_path / "old")
     shutil.copytree(path.parent / "samples", tmp_path / "old" / "samples")
-    shutil.copy(path.parent / "metrics.csv", tmp_path / "old" / "metrics.csv")
+    shutil.copy(path.parent / "config.json", tmp_path / "old" / "config.json")
+    # the metrics.csv of that time: no precision and recall columns yet
+    with open(path.parent / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(tmp_path / "old" / "metrics.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=[c for c in rows[0] if c not in ("precision", "recall")],
+                           extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
     (tmp_path / "old" / "checkpoint.npz").write_bytes(pack(arrays))
-    code, out, err = main(capsys, "--resume", tmp_path / "old" / "checkpoint.npz", "--epochs", 2)
-    assert code == 0, err
+    for epochs in (2, 3):         # twice: the second resume reads the history the first one saved
+        code, out, err = main(capsys, "--resume", tmp_path / "old" / "checkpoint.npz", "--epochs", epochs)
+        assert code == 0, err
     ck = load_checkpoint(tmp_path / "old" / "checkpoint.npz")
-    assert [r["epoch"] for r in ck["history"]] == ["1", "2"] and ck["config"]["dropout"] is None, ck["history"]
+    assert [r["epoch"] for r in ck["history"]] == ["1", "2", "3"] and ck["config"]["dropout"] is None, ck["history"]
+    assert ck["history"][0]["precision"] == "" and "precision" in ck["history"][2], ck["history"]
 
 
 def test_checkpoints_from_before_the_new_options_keep_their_recipe(tmp_path, capsys):

@@ -102,6 +102,37 @@ def test_step_matches_the_cpu(arch, minibatch):
 # --------------------------------------------------------------------------------------
 
 @pytest.mark.cuda
+@pytest.mark.parametrize("arch", ["fc", "dcgan"])
+def test_ctrl_c_mid_epoch_resumes_exactly_on_cuda(arch, tmp_path, capsys, monkeypatch):
+    """The step raises SIGINT at the 6th step (epoch 2, step 2 of 4); the mid-epoch checkpoint,
+    resumed on cuda, ends where a straight cuda run does (the epoch's batch order, the
+    running totals and the random stream all come back)."""
+    import signal
+
+    import runs
+    from nanogan.checkpoint import load_checkpoint
+    real_step, calls = train.GAN.step, []
+
+    def step(self, *args):
+        out = real_step(self, *args)
+        calls.append(1)
+        if len(calls) == 6:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert runs.main(capsys, "--arch", arch, "--device", "cuda", "--epochs", 3, "--out", straight, *SMALL)[0] == 0
+    with monkeypatch.context() as m:
+        m.setattr(train.GAN, "step", step)
+        assert runs.main(capsys, "--arch", arch, "--device", "cuda", "--epochs", 3, "--out", split, *SMALL)[0] == 130
+    ck = load_checkpoint(split / "checkpoint.npz")
+    assert (ck["epoch"], ck["step"]) == (1, 2), (ck["epoch"], ck["step"])
+    assert runs.main(capsys, "--resume", split / "checkpoint.npz", "--device", "cuda")[0] == 0
+    differ = runs.checkpoints_equal(split / "checkpoint.npz", straight / "checkpoint.npz")
+    assert not differ, f"{arch} on cuda: resumed mid-epoch, differs from the straight run in {differ}"
+
+
+@pytest.mark.cuda
 def test_train_and_resume_exactly_on_cuda(tmp_path):
     """DCGAN, 2 epochs straight == 1 epoch, then resumed to 2: every array in the two
     checkpoints equal, bit for bit (weights, BatchNorm's running statistics, Adam's moments);

@@ -363,7 +363,7 @@ def train(args):
             if config["eval_every"] and epoch % config["eval_every"] == 0:
                 scores = commands.score(gan, config["eval_samples"], config["seed"], config["dataset"])
                 row.update({k: f"{scores[k]:.4f}" for k in EVAL_COLUMNS})
-                quality = f"  FD {scores['frechet']:.2f}  score {scores['classifier_score']:.2f}  digits {scores['covered']}"
+                quality = f"  FD {scores['frechet']:.2f}  score {scores['classifier_score']:.2f}  classes {scores['covered']}/10"
             history.append(row)
             commit(run, gan, config, epoch, 0, rng, rng_state(rng), np.zeros(6, np.float32), 0.0, history,
                    keep_copy=bool(config["save_every"]) and epoch % config["save_every"] == 0)

@@ -51,9 +51,11 @@ def build_parser(archs):
     add("--epochs", type=int, help=f"train until this many epochs are done (default {DEFAULT_EPOCHS}; "
         "when resuming, the run's own target)")
     add("--batch-size", type=int, help=f"images per step (default {HYPER['batch_size']})")
-    add("--lr", type=float, help=f"Adam learning rate of G, and of D unless --lr-d is given (default {HYPER['lr']})")
-    add("--lr-d", type=float, help="D's own Adam learning rate: two time-scale updates (Heusel et al. 2017) "
-        "(default: --lr)")
+    add("--lr", type=float, help=f"G's Adam learning rate, and D's where --lr-d is not set "
+        f"(default: {_per_arch('lr')})")
+    add("--lr-d", type=float, help="D's own Adam learning rate: two time-scale updates (Heusel et al. 2017); "
+        "fc's and dcgan's recipes have G learn 4x faster than D "
+        f"(default: {_per_arch('lr_d')}; cgan: --lr)")
     add("--beta1", type=float, help=f"Adam beta1 (default {HYPER['beta1']})")
     add("--beta2", type=float, help=f"Adam beta2 (default {HYPER['beta2']})")
     add("--z-dim", type=int, help=f"noise dimensions (default {HYPER['z_dim']})")

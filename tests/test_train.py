@@ -164,7 +164,7 @@ def test_dropout_and_minibatch_flags_reach_the_run(tmp_path, fc_run):
 
 def test_two_learning_rates_reach_the_two_optimizers(tmp_path, fc_run):
     """--lr-d sets D's Adam apart from G's (--lr), is saved with the run and survives loading;
-    without it both use --lr."""
+    a default run gets its recipe's two rates; with lr_d None (the cgan's recipe) both use lr."""
     out = tmp_path / "run"
     ok("--arch", "fc", "--epochs", 1, "--lr", 1e-4, "--lr-d", 4e-4, "--out", out, *SMALL)
     config = json.loads((out / "config.json").read_text())
@@ -173,7 +173,10 @@ def test_two_learning_rates_reach_the_two_optimizers(tmp_path, fc_run):
     gan = train.load_gan(out / "checkpoint.npz", "cpu")
     assert gan.opt_G.lr == 1e-4 and gan.opt_D.lr == 4e-4, (gan.opt_G.lr, gan.opt_D.lr)
     gan = train.load_gan(fc_run / "checkpoint.npz", "cpu")
-    assert gan.opt_G.lr == gan.opt_D.lr == 2e-4, (gan.opt_G.lr, gan.opt_D.lr)
+    assert (gan.opt_G.lr, gan.opt_D.lr) == (8e-4, 2e-4), (gan.opt_G.lr, gan.opt_D.lr)
+    from nanogan.backend import make_rng
+    gan = train.GAN("fc", make_rng(0), np, lr=3e-4)
+    assert gan.opt_G.lr == gan.opt_D.lr == 3e-4, (gan.opt_G.lr, gan.opt_D.lr)
 
 
 def test_dcgan_width_and_d_norm(tmp_path):
@@ -199,11 +202,17 @@ def test_no_ema_samples_with_gs_own_weights(tmp_path, fc_run):
 
 def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     """A new run takes its architecture's defaults (config.ARCH_DEFAULTS) and saves them:
-    the DCGAN has minibatch discrimination unless --no-minibatch-disc; fc has no DCGAN settings."""
+    the DCGAN has minibatch discrimination unless --no-minibatch-disc; fc has no DCGAN settings;
+    G learns 4x faster than D in fc and dcgan, the cgan keeps one learning rate."""
     from nanogan.cli import parse_args, run_config
     import train
     config = lambda *argv: run_config(parse_args(list(argv), train.ARCHS), None)  # noqa: E731
     dcgan, fc = config("--arch", "dcgan"), config("--arch", "fc")
-    assert dcgan["minibatch"] is True and dcgan["width"] == 64 and dcgan["d_norm"] == "batch", dcgan
+    assert dcgan["minibatch"] is True and dcgan["width"] == 32 and dcgan["d_norm"] == "batch", dcgan
     assert config("--arch", "dcgan", "--no-minibatch-disc")["minibatch"] is False
     assert fc["minibatch"] is False and fc["width"] is None and fc["d_norm"] is None and fc["ema"] > 0, fc
+    for c in (dcgan, fc):
+        assert (c["lr"], c["lr_d"]) == (8e-4, 2e-4), c
+    cgan = config("--arch", "cgan")
+    assert (cgan["lr"], cgan["lr_d"]) == (2e-4, None), cgan
+    assert config("--arch", "fc", "--lr-d", "1e-4")["lr_d"] == 1e-4

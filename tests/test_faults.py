@@ -282,10 +282,10 @@ def test_stray_and_damaged_files_in_samples(tmp_path, capsys):
 # -- divergence ----------------------------------------------------------------------------
 
 def test_divergence_is_caught_and_never_saved(tmp_path, capsys, monkeypatch):
-    """--lr 1e6 blows the state up within an epoch; no non-finite checkpoint may be written,
+    """--lr 1e6 --lr-d 1e6 blows the state up within an epoch; no non-finite checkpoint may be written,
     and the message names a checkpoint that exists (or says none was saved)."""
     out = tmp_path / "run"
-    code, stdout, stderr = main(capsys, "--lr", 1e6, "--epochs", 3, "--out", out, *SMALL)
+    code, stdout, stderr = main(capsys, "--lr", 1e6, "--lr-d", 1e6, "--epochs", 3, "--out", out, *SMALL)
     assert_one_error(code, stdout, stderr, "diverged")
     assert "no checkpoint was saved" in stderr and not out.exists(), stderr
     # after a good epoch: weights poisoned in the middle of epoch 2 stop the run, and the

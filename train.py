@@ -394,7 +394,7 @@ def commit(run, gan, config, epoch, step, rng, epoch_rng, totals, seconds, histo
 def check_finite(run, sums, epoch, when):
     if not np.isfinite(sums).all():
         fail(f"training diverged in epoch {epoch} {when} (D loss {sums[0]}, G loss {sums[1]}); "
-             f"{run.kept()}; try a lower --lr.")
+             f"{run.kept()}; try a lower --lr and --lr-d.")
 
 
 # --------------------------------------------------------------------------------------

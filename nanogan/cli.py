@@ -51,7 +51,7 @@ def build_parser(archs):
     add("--epochs", type=int, help=f"train until this many epochs are done (default {DEFAULT_EPOCHS}; "
         "when resuming, the run's own target)")
     add("--batch-size", type=int, help=f"images per step (default {HYPER['batch_size']})")
-    add("--lr", type=float, help=f"G's Adam learning rate, and D's where --lr-d is not set "
+    add("--lr", type=float, help=f"G's Adam learning rate (and D's too where the recipe has no --lr-d: cgan) "
         f"(default: {_per_arch('lr')})")
     add("--lr-d", type=float, help="D's own Adam learning rate: two time-scale updates (Heusel et al. 2017); "
         "fc's and dcgan's recipes have G learn 4x faster than D "

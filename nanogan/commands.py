@@ -82,7 +82,7 @@ def sample_command(gan, args):
 NAMES = {"frechet": "Fréchet distance (lower is better)", "classifier_score": "classifier score (max 10)",
          "precision": "precision (fidelity)", "recall": "recall (diversity)",
          "entropy": "class entropy / log 10", "covered": "classes with >= 5% of samples",
-         "top_share": "share of the most frequent digit", "conditional_accuracy": "conditional accuracy",
+         "top_share": "share of the most frequent class", "conditional_accuracy": "conditional accuracy",
          "copy_ratio_features": "copy ratio, features (< 1: copies)", "copy_share_features":
          "samples closer than 99% of test, feat.", "copy_ratio_pixels": "copy ratio, pixels (< 1: copies)",
          "copy_share_pixels": "samples closer than 99% of test, pix.", "seconds": "seconds"}

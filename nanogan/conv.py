@@ -15,7 +15,7 @@ with x_pad the input zero-padded by p on each side and held as (C, H+2p, W+2p, N
 It is filled by one copy of a strided view of x_pad (see `im2col`), with no
 per-pixel loop. `col2im` is its adjoint: it adds every column entry back into the
 pixel it came from, with strided-slice `+=`s that each add a group of kernel
-offsets whose targets do not overlap (s*s of them at stride s; see `col2im`).
+offsets whose targets do not overlap (up to s*s of them at stride s; see `col2im`).
 Overlapping windows then simply add up, and no scatter (whose order is
 undefined on a GPU) is needed.
 
@@ -87,7 +87,7 @@ def col2im(cols, x_shape, kh, kw, stride, pad):
     Splitting the kernel offset as i = a + s p, with 0 <= a < s, that row is a + s (p + u):
     viewed as (row // s, row % s), the buffer receives the taps of one coarse offset p at
     [p:p + H_out, a], a block in which no two taps overlap. So one `+=` per (p, q) adds a
-    whole group of s x s taps at once: ceil(kh/s) * ceil(kw/s) additions in all, 4 instead
+    whole group of up to s x s taps at once: ceil(kh/s) * ceil(kw/s) additions in all, 4 instead
     of 16 for the DCGAN's k = 4, s = 2 (each one a kernel launch on a GPU). Each pixel still
     receives its taps in the order (i, j), as the plain loop over the 16 offsets would."""
     xp = array_module(cols)

@@ -8,7 +8,8 @@
     python bench.py --count                                  # what a step asks of a GPU, no GPU needed
 
 For every (architecture, batch) it times `train.GAN.step`, the exact step training
-runs (G forward; D forward and backward on the real batch, then on the fake one;
+runs (G forward; D forward and backward on the real and the fake batch, in one pass
+over both for the FC GAN, in two for the DCGAN, whose BatchNorm must not mix them;
 Adam on D; D forward and backward on the same fake batch into G's backward; Adam
 on G), and, when PyTorch is installed, the same step written in PyTorch eager
 (`TorchGAN` below: same layers and sizes, float32, dropout, BatchNorm,
@@ -158,7 +159,8 @@ class TorchGAN:
         self.G, self.D = (net.to(device) for net in torch_nets(torch, arch))
         self.opt_G = torch.optim.Adam(self.G.parameters(), 2e-4, betas=(0.5, 0.999))
         self.opt_D = torch.optim.Adam(self.D.parameters(), 2e-4, betas=(0.5, 0.999))
-        self.bce = torch.nn.BCEWithLogitsLoss()
+        self.bce, self.bce_sum = torch.nn.BCEWithLogitsLoss(), torch.nn.BCEWithLogitsLoss(reduction="sum")
+        self.joined = not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
 
     def step(self, x_real):
         torch, B = self.torch, len(x_real)
@@ -166,12 +168,19 @@ class TorchGAN:
         zeros = torch.zeros(B, 1, device=self.device)
         fake = self.G(torch.randn(B, Z_DIM, device=self.device))
         self.opt_D.zero_grad()
-        logit_real = self.D(x_real)
-        loss_real = self.bce(logit_real, ones)
-        loss_real.backward()
-        logit_fake = self.D(fake.detach())
-        loss_fake = self.bce(logit_fake, zeros)
-        loss_fake.backward()
+        if self.joined:                          # as train.GAN: one pass over [real; fake]
+            logits = self.D(torch.cat([x_real, fake.detach()]))
+            loss_D = self.bce_sum(logits, torch.cat([ones, zeros])) / B
+            loss_D.backward()
+            logit_real, logit_fake = logits[:B], logits[B:]
+        else:
+            logit_real = self.D(x_real)
+            loss_real = self.bce(logit_real, ones)
+            loss_real.backward()
+            logit_fake = self.D(fake.detach())
+            loss_fake = self.bce(logit_fake, zeros)
+            loss_fake.backward()
+            loss_D = loss_real + loss_fake
         self.opt_D.step()
         self.opt_G.zero_grad()
         logit_gen = self.D(fake)                 # D's grads from this pass are cleared next step
@@ -179,7 +188,7 @@ class TorchGAN:
         loss_G.backward()
         self.opt_G.step()
         with torch.no_grad():
-            return torch.stack([loss_real + loss_fake, loss_G, torch.sigmoid(logit_real).mean(),
+            return torch.stack([loss_D, loss_G, torch.sigmoid(logit_real).mean(),
                                 torch.sigmoid(logit_fake).mean(), (logit_real > 0).float().mean(),
                                 (logit_fake < 0).float().mean()])
 

@@ -124,6 +124,8 @@ class GAN:
         self.bce = ng.BCEWithLogits()
         self.xp, self.z_dim, self.real_label = xp, z_dim, real_label
         self.conditional = arch == "cgan"
+        # D judges real and fake images in one pass of 2B unless one of its layers would mix them
+        self.joined = not self.D.mixes_samples()
         # D's dropout layers and the width of what each sees: that of the last Dense before it
         self.dropouts = [(layer, next(l.out_features for l in reversed(self.D.layers[:i]) if isinstance(l, ng.Dense)))
                          for i, layer in enumerate(self.D.layers) if isinstance(layer, ng.Dropout) and layer.p > 0]
@@ -135,27 +137,30 @@ class GAN:
     def randomness(self, B, rng):
         """Everything random in one step, drawn on the host from the run's one generator and
         moved to the device in one copy: the noise z (B, z_dim), the digits of the fake batch
-        (B,) for the conditional GAN, and a mask for each of D's dropout layers in each of
-        D's three passes (real, fake, and fake again for G). On a GPU every host-to-device
-        copy has a fixed cost of its own; one copy of 2.8 MB (fc, batch 128) is cheaper
-        than eleven small ones. Returns (z, digits or None, [masks of pass 1, 2, 3])."""
+        (B,) for the conditional GAN, and a mask for each of D's dropout layers for each
+        batch D sees (the real one, the fake one, and the fake one again for G). On a GPU
+        every host-to-device copy has a fixed cost of its own; one copy of 2.8 MB (fc,
+        batch 128) is cheaper than eleven small ones. A layer's real and fake masks lie one after the other, so
+        together they are its mask for D's joined pass over [real; fake].
+        Returns (z, digits or None, D's masks (2B, width) and G's masks (B, width), one per
+        dropout layer)."""
         parts = [rng.standard_normal(B * self.z_dim, dtype=np.float32)]           # (B * z_dim,)
         if self.conditional:
             parts.append(rng.integers(0, 10, B).astype(np.float32))                # (B,) digits, exact
-        for _ in range(3):
-            parts += [layer.draw_mask((B, width), rng).reshape(-1) for layer, width in self.dropouts]
+        real, fake, gen = ([layer.draw_mask((B, width), rng) for layer, width in self.dropouts] for _ in range(3))
+        parts += [np.concatenate(pair).reshape(-1) for pair in zip(real, fake)] + [m.reshape(-1) for m in gen]
         flat = to_device(np.concatenate(parts), self.xp)                           # one transfer
-        z, rest = flat[:B * self.z_dim].reshape(B, self.z_dim), flat[B * self.z_dim:]
+        z, start = flat[:B * self.z_dim].reshape(B, self.z_dim), B * self.z_dim
         digits = None
         if self.conditional:
-            digits, rest = rest[:B].astype(np.int64), rest[B:]
-        masks, start = [], 0
-        for _ in range(3):
+            digits, start = flat[start:start + B].astype(np.int64), start + B
+        masks = []
+        for rows in (2 * B, B):
             masks.append([])
             for _, width in self.dropouts:
-                masks[-1].append(rest[start:start + B * width].reshape(B, width))
-                start += B * width
-        return z, digits, masks
+                masks[-1].append(flat[start:start + rows * width].reshape(rows, width))
+                start += rows * width
+        return z, digits, masks[0], masks[1]
 
     def use_masks(self, masks):
         for (layer, _), mask in zip(self.dropouts, masks):
@@ -193,29 +198,36 @@ class GAN:
         D's accuracy on the real batch and on the fake batch.
         """
         xp, B = self.xp, len(x_real)
-        real, fake_, ones = self.targets(B)                             # (B, 1) each: real_label, 0, 1
-        z, y_fake, masks = self.randomness(B, rng)
+        targets_D, ones = self.targets(B)                               # (2B, 1): real_label x B, 0 x B; (B, 1)
+        z, y_fake, masks_D, masks_G = self.randomness(B, rng)
         fake = self.generate(z, y_fake)                                 # (B, 1, 28, 28)
 
-        # D step: real and fake in separate passes; the gradients add up in D's .grad.
-        # D's input gradient is not needed here, so D.backward does not compute it.
+        # D step. D's input gradient is not needed here, so D.backward does not compute it.
         self.opt_D.zero_grad()                                          # one fill: D's gradients are one array
-        self.use_masks(masks[0])
-        logit_real = self.discriminate(x_real, y_real)                  # (B, 1)
-        loss_real = self.bce(logit_real, real)
-        self.D.backward(self.bce.backward())
-        p_real = self.bce.p                                             # sigmoid(logit_real), (B, 1)
-        self.use_masks(masks[1])
-        logit_fake = self.discriminate(fake, y_fake)                    # fake is just data to D here
-        loss_fake = self.bce(logit_fake, fake_)
-        self.D.backward(self.bce.backward())
-        p_fake = self.bce.p
+        if self.joined:
+            # One pass over the 2B images [real; fake]. D's layers treat every image on its
+            # own, so its outputs are those of two passes, and since the gradient of a sum
+            # of losses is the sum of their gradients, D's gradient is too (up to the order
+            # of its additions), at half the operations. fake is just data to D here.
+            self.use_masks(masks_D)
+            x = xp.concatenate([x_real, fake])                          # (2B, 1, 28, 28)
+            y = None if y_real is None else xp.concatenate([y_real, y_fake])   # (2B,) digits
+            logits, loss_D, p = self.d_pass(x, y, targets_D, n=B)      # (2B, 1) each; loss: sum / B
+            logit_real, logit_fake, p_real, p_fake = logits[:B], logits[B:], p[:B], p[B:]
+        else:
+            # BatchNorm or minibatch discrimination in D: a separate pass for each, so that
+            # neither batch's statistics see the other; the gradients add up in D's .grad.
+            self.use_masks([m[:B] for m in masks_D])
+            logit_real, loss_real, p_real = self.d_pass(x_real, y_real, targets_D[:B])
+            self.use_masks([m[B:] for m in masks_D])
+            logit_fake, loss_fake, p_fake = self.d_pass(fake, y_fake, targets_D[B:])
+            loss_D = loss_real + loss_fake
         self.opt_D.step()
 
         # G step: through the updated D into G, G reusing the forward pass above. D is
         # frozen for it: only dL/dx flows back through D, none of D's own gradients.
         self.opt_G.zero_grad()
-        self.use_masks(masks[2])
+        self.use_masks(masks_G)
         logit_gen = self.discriminate(fake, y_fake)
         loss_G = self.bce(logit_gen, ones)
         self.D.requires_grad_(False)
@@ -225,15 +237,24 @@ class GAN:
         if self.ema:
             self.ema.update()
 
-        return xp.stack([loss_real + loss_fake, loss_G, p_real.mean(), p_fake.mean(),
+        return xp.stack([loss_D, loss_G, p_real.mean(), p_fake.mean(),
                          (logit_real > 0).mean(dtype=np.float32), (logit_fake < 0).mean(dtype=np.float32)])
 
+    def d_pass(self, x, y, targets, n=None):
+        """D's forward and backward on the images x (labels y): its logits, its loss (the
+        BCE's sum over n, by default its mean) and sigmoid(logits), D's probabilities."""
+        logits = self.discriminate(x, y)
+        loss = self.bce(logits, targets, n)
+        self.D.backward(self.bce.backward())
+        return logits, loss, self.bce.p
+
     def targets(self, B):
-        """BCE's targets for a batch of B, made once: D's for real images (real_label < 1 is
-        one-sided label smoothing) and for fakes, and G's (fakes it wants called real)."""
+        """BCE's targets for a batch of B, made once: D's, real_label (< 1 is one-sided label
+        smoothing) for the B real images then 0 for the B fakes, and G's (fakes it wants
+        called real)."""
         if getattr(self, "_targets", (None,))[0] != B:
-            full = lambda v: self.xp.full((B, 1), v, dtype=np.float32)  # noqa: E731
-            self._targets = (B, full(self.real_label), full(0.0), full(1.0))
+            full = lambda n, v: self.xp.full((n, 1), v, dtype=np.float32)  # noqa: E731
+            self._targets = (B, self.xp.concatenate([full(B, self.real_label), full(B, 0.0)]), full(B, 1.0))
         return self._targets[1:]
 
     def sample(self, z, y=None):

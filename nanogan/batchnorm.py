@@ -24,6 +24,8 @@ class BatchNorm(Module):
     In eval mode mu and var are constants: dL/dx_i = gamma / sqrt(running_var + eps) * d_i.
     """
 
+    mixes_batch = True   # training mode normalises with the batch's statistics
+
     def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype=np.float32):
         super().__init__(dtype)
         self.C, self.momentum, self.eps = num_features, momentum, eps

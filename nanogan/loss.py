@@ -10,7 +10,8 @@ class BCEWithLogits:
           = log(1 + e^x) - x t                       (log p = x - log(1 + e^x), log(1 - p) = -log(1 + e^x))
     where log(1 + e^x) = logaddexp(0, x), which NumPy and CuPy compute without
     overflowing for any x (as max(x, 0) + log1p(e^{-|x|})), in one operation.
-    and the loss is the mean over all M elements. Its gradient is
+    and the loss is the mean over all M elements (or their sum over a given n). Its
+    gradient is
         dL/dx = (sigmoid(x) - t) / M.
     Soft targets (e.g. 0.9 for one-sided label smoothing) need no special case.
 
@@ -19,8 +20,12 @@ class BCEWithLogits:
     t = 1 the loss is 1e4 and the gradient -1/M, both finite.
     """
 
-    def forward(self, x, t):
-        """Loss as a 0-d array on x's device (reading it as a float waits for the GPU)."""
+    def forward(self, x, t, n=None):
+        """Loss as a 0-d array on x's device (reading it as a float waits for the GPU).
+
+        The per-element losses summed and divided by n, by default x.size: their mean.
+        A caller that stacks batches into one pass and wants the sum of their means (as
+        GAN.step does with D's real and fake batches) passes the size of one batch."""
         xp = array_module(x)
         if x.shape != t.shape:
             raise ValueError(f"BCEWithLogits: logits {tuple(x.shape)} and targets "
@@ -28,12 +33,13 @@ class BCEWithLogits:
         if x.dtype != t.dtype:  # float64 targets would silently promote a float32 loss and gradient
             raise ValueError(f"BCEWithLogits: logits are {x.dtype} but targets are {t.dtype}; "
                              f"make the targets {x.dtype}")
-        self.x, self.t = x, t
-        return (xp.logaddexp(0, x) - x * t).mean()
+        self.x, self.t, self.n = x, t, x.size if n is None else n
+        losses = xp.logaddexp(0, x) - x * t
+        return losses.mean() if n is None else losses.sum() / n
 
     __call__ = forward
 
     def backward(self):
         """dL/dx; also leaves sigmoid(x) in `self.p`, for whoever wants the probabilities."""
         self.p = 0.5 * (1 + array_module(self.x).tanh(0.5 * self.x))   # sigmoid, overflow-free
-        return (self.p - self.t) / self.x.size
+        return (self.p - self.t) / self.n

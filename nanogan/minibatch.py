@@ -82,6 +82,8 @@ class MinibatchDiscrimination(Module):
     float32 for N = 128, B = 50, C = 5.
     """
 
+    mixes_batch = True   # its statistics compare each sample with the rest
+
     def __init__(self, in_features, num_kernels, kernel_dim, rng, init="dcgan", dtype=np.float32):
         super().__init__(dtype)
         self.A, self.B, self.C = in_features, num_kernels, kernel_dim

@@ -105,6 +105,9 @@ class Module:
 
     skips_input_grad = False
     requires_grad = True   # False: backward computes dL/dx only, no parameter gradients
+    # True for a layer whose output for one sample depends on the other samples of its
+    # batch (BatchNorm's batch statistics, minibatch discrimination's closeness to the rest)
+    mixes_batch = False
 
     def __init__(self, dtype=np.float32):
         self.params = {}
@@ -142,6 +145,12 @@ class Module:
             yield prefix + name, b
         for i, child in enumerate(self.children()):
             yield from child.named_buffers(f"{prefix}{i}.")
+
+    def mixes_samples(self):
+        """Whether any layer's output for one sample depends on the others in its batch. A
+        network that does not can be run on two batches stacked into one, with the same
+        outputs as two separate runs: GAN.step shows D its real and fake images together."""
+        return self.mixes_batch or any(child.mixes_samples() for child in self.children())
 
     def zero_grad(self):
         for p in self.parameters():

@@ -26,8 +26,9 @@ Measured in the same run, for reference:
 - the FLOPs of a step (`step_flops`), counted from the layer shapes. A product of
   (M, K) by (K, N) is 2 M N K FLOPs. A weight layer's forward is one product;
   its backward is two of the same size (dL/dW and dL/dx), so forward + backward
-  costs 3x the forward. A step runs G forward and backward once and D three
-  times (real, fake, fake again for G), hence
+  costs 3x the forward. A step runs G forward and backward once and D on three
+  batches of B (real, fake, fake again for G; the first two in one pass of 2B
+  where D's layers allow it, the same FLOPs), hence
       FLOPs/step = 3 F_G + 9 F_D,   F_net = sum over its Dense/conv layers of 2 M N K.
   Element-wise work (activations, BatchNorm, Adam) is left out: it is small in
   FLOPs, though not always in time.
@@ -114,7 +115,7 @@ def forward_flops(net, x):
 
 
 def step_flops(arch, batch):
-    """FLOPs of one GAN.step: 3 F_G (G once, forward + backward) + 9 F_D (D three times)."""
+    """FLOPs of one GAN.step: 3 F_G (G once, forward + backward) + 9 F_D (D on three batches)."""
     gan = GAN(arch, make_rng(0), np)
     fake = gan.G.forward(np.zeros((batch, Z_DIM), dtype=np.float32))
     F_G = forward_flops(gan.G, np.zeros((batch, Z_DIM), dtype=np.float32))
@@ -164,13 +165,16 @@ class TorchGAN:
 
     def step(self, x_real):
         torch, B = self.torch, len(x_real)
-        ones = torch.ones(B, 1, device=self.device)
-        zeros = torch.zeros(B, 1, device=self.device)
+        if getattr(self, "_B", None) != B:       # targets made once, as train.GAN.targets
+            self._B = B
+            self.ones, self.zeros = torch.ones(B, 1, device=self.device), torch.zeros(B, 1, device=self.device)
+            self.targets_D = torch.cat([self.ones, self.zeros])
+        ones, zeros = self.ones, self.zeros
         fake = self.G(torch.randn(B, Z_DIM, device=self.device))
         self.opt_D.zero_grad()
         if self.joined:                          # as train.GAN: one pass over [real; fake]
             logits = self.D(torch.cat([x_real, fake.detach()]))
-            loss_D = self.bce_sum(logits, torch.cat([ones, zeros])) / B
+            loss_D = self.bce_sum(logits, self.targets_D) / B
             loss_D.backward()
             logit_real, logit_fake = logits[:B], logits[B:]
         else:
@@ -339,7 +343,7 @@ def bench_config(arch, batch, device, xp, torch, repeats, warmup):
 
 def profile_step(arch, batch, device, xp, repeats, warmup):
     """Where nanogan's step spends its time: each layer's forward and backward (summed over
-    the three passes through D) and each Adam step, timed by wrapping them. On a GPU every
+    D's passes: two or three, as GAN.step makes them) and each Adam step, timed by wrapping them. On a GPU every
     wrapped call synchronises, which serialises the work and slows the step a little.
     Returns (seconds per step, {part: seconds per step})."""
     rng = make_rng(0)

@@ -63,8 +63,8 @@ def build_dcgan(rng, z_dim=100, minibatch=False, width=64, d_norm="batch"):
     """DCGAN (Radford et al. 2016) at MNIST's native 28x28: G upsamples 7 -> 14 -> 28 with
     stride-2 transposed convolutions, BatchNorm and ReLU; D downsamples 28 -> 14 -> 7 with
     stride-2 convolutions, BatchNorm (not on D's input layer, as in the paper) and
-    LeakyReLU(0.2), no pooling; weights N(0, 0.02) throughout. D always sees a batch that is
-    all real or all fake (GAN.step), so its BatchNorm statistics never mix the two.
+    LeakyReLU(0.2), no pooling; weights N(0, 0.02) throughout. A D with BatchNorm always sees
+    a batch that is all real or all fake (GAN.step), so its statistics never mix the two.
     (A D with dropout 0.3 in place of BatchNorm stayed near chance, D(x) 0.53 and D(G(z))
     0.47 after 3 epochs, and its G drew blobs; with BatchNorm D leads as DCGAN's does.)
     width w sets the channels: G 2w (7x7) -> w (14x14) -> 1, D 1 -> w (14x14) -> 2w (7x7);

@@ -10,9 +10,9 @@ class BCEWithLogits:
           = log(1 + e^x) - x t                       (log p = x - log(1 + e^x), log(1 - p) = -log(1 + e^x))
     where log(1 + e^x) = logaddexp(0, x), which NumPy and CuPy compute without
     overflowing for any x (as max(x, 0) + log1p(e^{-|x|})), in one operation.
-    and the loss is the mean over all M elements (or their sum over a given n). Its
-    gradient is
-        dL/dx = (sigmoid(x) - t) / M.
+    The loss is the sum of the l over n, by default the number of elements (their mean),
+    and its gradient is
+        dL/dx = (sigmoid(x) - t) / n.
     Soft targets (e.g. 0.9 for one-sided label smoothing) need no special case.
 
     Working on logits, rather than on probabilities clipped away from 0 and 1,
@@ -33,9 +33,10 @@ class BCEWithLogits:
         if x.dtype != t.dtype:  # float64 targets would silently promote a float32 loss and gradient
             raise ValueError(f"BCEWithLogits: logits are {x.dtype} but targets are {t.dtype}; "
                              f"make the targets {x.dtype}")
-        self.x, self.t, self.n = x, t, x.size if n is None else n
+        # n in x's dtype: a NumPy 1.x scalar divided by a Python int would become float64
+        self.x, self.t, self.n = x, t, x.dtype.type(x.size if n is None else n)
         losses = xp.logaddexp(0, x) - x * t
-        return losses.mean() if n is None else losses.sum() / n
+        return losses.mean() if n is None else losses.sum() / self.n
 
     __call__ = forward
 

@@ -101,7 +101,8 @@ class Module:
     """Base class. Subclasses fill `self.params` (name -> Parameter) and
     `self.buffers` (name -> array that is state but not trained, e.g. running means).
     A layer whose backward takes `input_grad=False` (and then computes only its
-    parameter gradients) sets `skips_input_grad`."""
+    parameter gradients) sets `skips_input_grad`; one whose output for a sample depends
+    on the other samples of the batch sets `mixes_batch`."""
 
     skips_input_grad = False
     requires_grad = True   # False: backward computes dL/dx only, no parameter gradients

@@ -249,7 +249,8 @@ def test_step_copies_only_its_randomness_to_the_device(standin, arch, minibatch)
     """Host -> device traffic per step is only what the run's one host generator must draw
     (nanogan.backend: drawing on the host makes runs reproducible across devices and
     resumable): the noise, B x z_dim float32; the dropout masks of the FC GANs' D, one
-    float32 mask per dropout layer (widths 1024, 512, 256) for each of D's three passes;
+    float32 mask per dropout layer (widths 1024, 512, 256) for each batch D sees (real,
+    fake, and fake again for G);
     and the conditional GAN's fake labels, B float32 (exact for 0-9). Nothing that grows
     with the weights, and all of it in one copy (GAN.randomness)."""
     B, z_dim = 32, 100

@@ -109,6 +109,30 @@ def test_dtype_preserved(device, dtype):
     assert g.dtype == dtype and g.shape == x.shape, f"grad {g.dtype} {g.shape}, expected {np.dtype(dtype)} {x.shape}"
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sum_over_n_is_the_sum_of_the_means(device, dtype):
+    """n=B on two batches of B stacked into one is the sum of their two mean losses, with
+    the gradient each has on its own (GAN.step's joined D pass), in the input's dtype."""
+    xp = get_xp(device)
+    rng = np.random.default_rng(0)
+    B = 6
+    a, b = (3 * rng.standard_normal((B, 1)) for _ in range(2))                  # float64
+    ta, tb = np.full((B, 1), 0.9), np.zeros((B, 1))
+    apart, both = ng.BCEWithLogits(), ng.BCEWithLogits()
+    la = apart(xp.asarray(a, dtype=dtype), xp.asarray(ta, dtype=dtype))
+    ga = to_host(apart.backward())
+    lb = apart(xp.asarray(b, dtype=dtype), xp.asarray(tb, dtype=dtype))
+    gb = to_host(apart.backward())
+    loss = both(xp.asarray(np.concatenate([a, b]), dtype=dtype), xp.asarray(np.concatenate([ta, tb]), dtype=dtype), n=B)
+    g = both.backward()
+    assert loss.dtype == dtype and g.dtype == dtype, f"loss {loss.dtype}, grad {g.dtype}, expected {np.dtype(dtype)}"
+    tol = 1e-6 if dtype == np.float32 else 1e-12
+    assert float(loss) == pytest.approx(float(la) + float(lb), rel=tol), \
+        f"sum over n={B}: {float(loss)!r}, sum of the two means {float(la) + float(lb)!r}"
+    assert_close(g, np.concatenate([ga, gb]), f"{np.dtype(dtype)} gradient of the sum over n", rtol=tol, atol=0)
+
+
 def test_rejects_mismatched_targets():
     """Targets of another shape would broadcast, and of another dtype would promote: both raise."""
     bce = ng.BCEWithLogits()

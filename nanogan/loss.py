@@ -33,10 +33,10 @@ class BCEWithLogits:
         if x.dtype != t.dtype:  # float64 targets would silently promote a float32 loss and gradient
             raise ValueError(f"BCEWithLogits: logits are {x.dtype} but targets are {t.dtype}; "
                              f"make the targets {x.dtype}")
-        # n in x's dtype: a NumPy 1.x scalar divided by a Python int would become float64
-        self.x, self.t, self.n = x, t, x.dtype.type(x.size if n is None else n)
+        self.x, self.t, self.n = x, t, x.size if n is None else n
         losses = xp.logaddexp(0, x) - x * t
-        return losses.mean() if n is None else losses.sum() / self.n
+        # dividing the array, not its 0-d sum, by the int n keeps x's dtype under NumPy 1.x too
+        return losses.mean() if n is None else (losses / n).sum()
 
     __call__ = forward
 

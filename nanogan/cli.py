@@ -59,7 +59,8 @@ def build_parser(archs):
     add("--beta1", type=float, help=f"Adam beta1 (default {HYPER['beta1']})")
     add("--beta2", type=float, help=f"Adam beta2 (default {HYPER['beta2']})")
     add("--z-dim", type=int, help=f"noise dimensions (default {HYPER['z_dim']})")
-    add("--real-label", type=float, help="D's target for real images; 0.9 is one-sided label smoothing (default 1.0)")
+    add("--real-label", type=float, help="D's target for real images; below 1 is one-sided label smoothing "
+        f"(default: {_per_arch('real_label')})")
     add("--minibatch-disc", dest="minibatch", action=argparse.BooleanOptionalAction,
         help="add minibatch discrimination to D (Salimans et al. 2016), against mode collapse "
         f"(default: {_per_arch('minibatch')})")

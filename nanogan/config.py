@@ -20,9 +20,11 @@ HYPER = {"arch": "fc", "batch_size": 128, "lr": 2e-4, "beta1": 0.5, "beta2": 0.9
          "dropout": None, "lr_d": None, "ema": 0.999, "width": None, "d_norm": None}
 # Each architecture's recipe, over HYPER, for a new run (a run saves the values it used).
 # None in HYPER means "not this architecture's setting" (--width and --d-norm are the DCGAN's).
-# G learns 4x faster than D in fc and dcgan (README, "The recipe": measured, not guessed).
+# G learns 4x faster than D in fc and dcgan, and the DCGAN's D aims at 0.9 for real images
+# (README, "The recipe": measured, not guessed).
 ARCH_DEFAULTS = {"fc": {"lr": 8e-4, "lr_d": 2e-4}, "cgan": {},
-                 "dcgan": {"lr": 8e-4, "lr_d": 2e-4, "width": 32, "d_norm": "batch", "minibatch": True}}
+                 "dcgan": {"lr": 8e-4, "lr_d": 2e-4, "width": 32, "d_norm": "batch", "minibatch": True,
+                           "real_label": 0.9}}
 # What a checkpoint saved before an option existed was trained with: that option's old
 # behaviour, which is not always today's default (no averaging then, for instance).
 LEGACY = {"dropout": None, "lr_d": None, "ema": 0.0, "width": None, "d_norm": None}

@@ -209,6 +209,8 @@ def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     config = lambda *argv: run_config(parse_args(list(argv), train.ARCHS), None)  # noqa: E731
     dcgan, fc = config("--arch", "dcgan"), config("--arch", "fc")
     assert dcgan["minibatch"] is True and dcgan["width"] == 32 and dcgan["d_norm"] == "batch", dcgan
+    assert dcgan["real_label"] == 0.9 and fc["real_label"] == 1.0, (dcgan, fc)
+    assert config("--arch", "dcgan", "--real-label", "1")["real_label"] == 1.0
     assert config("--arch", "dcgan", "--no-minibatch-disc")["minibatch"] is False
     assert fc["minibatch"] is False and fc["width"] is None and fc["d_norm"] is None and fc["ema"] > 0, fc
     for c in (dcgan, fc):

@@ -161,7 +161,8 @@ class TorchGAN:
         self.opt_G = torch.optim.Adam(self.G.parameters(), 2e-4, betas=(0.5, 0.999))
         self.opt_D = torch.optim.Adam(self.D.parameters(), 2e-4, betas=(0.5, 0.999))
         self.bce, self.bce_sum = torch.nn.BCEWithLogitsLoss(), torch.nn.BCEWithLogitsLoss(reduction="sum")
-        self.joined = not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
+        nn = torch.nn   # one pass over [real; fake] unless D has BatchNorm, as train.GAN decides
+        self.joined = not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in self.D.modules())
 
     def step(self, x_real):
         torch, B = self.torch, len(x_real)
@@ -343,8 +344,9 @@ def bench_config(arch, batch, device, xp, torch, repeats, warmup):
 
 def profile_step(arch, batch, device, xp, repeats, warmup):
     """Where nanogan's step spends its time: each layer's forward and backward (summed over
-    D's passes: two or three, as GAN.step makes them) and each Adam step, timed by wrapping them. On a GPU every
-    wrapped call synchronises, which serialises the work and slows the step a little.
+    D's passes: two or three, as GAN.step makes them) and each Adam step, timed by wrapping
+    them. On a GPU every wrapped call synchronises, which serialises the work and slows the
+    step a little.
     Returns (seconds per step, {part: seconds per step})."""
     rng = make_rng(0)
     gan = GAN(arch, rng, xp)

@@ -140,8 +140,8 @@ class GAN:
         (B,) for the conditional GAN, and a mask for each of D's dropout layers for each
         batch D sees (the real one, the fake one, and the fake one again for G). On a GPU
         every host-to-device copy has a fixed cost of its own; one copy of 2.8 MB (fc,
-        batch 128) is cheaper than eleven small ones. A layer's real and fake masks lie one after the other, so
-        together they are its mask for D's joined pass over [real; fake].
+        batch 128) is cheaper than eleven small ones. A layer's real and fake masks lie one
+        after the other, so together they are its mask for D's joined pass over [real; fake].
         Returns (z, digits or None, D's masks (2B, width) and G's masks (B, width), one per
         dropout layer)."""
         parts = [rng.standard_normal(B * self.z_dim, dtype=np.float32)]           # (B * z_dim,)

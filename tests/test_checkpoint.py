@@ -202,8 +202,10 @@ def test_checkpoints_from_before_the_new_options_keep_their_recipe(tmp_path, cap
     the behaviour its run had (one learning rate, no averaging, 64 channels, BatchNorm in D),
     not today's defaults, and resumes."""
     out = tmp_path / "run"
-    # what such a run was: the textbook DCGAN (64 channels, one learning rate, no averaging)
-    ok("--arch", "dcgan", "--epochs", 1, "--ema", 0, "--width", 64, "--lr", 2e-4, "--lr-d", 2e-4, "--out", out, *SMALL)
+    # what such a run was: the textbook DCGAN (64 channels, one learning rate, no averaging,
+    # no label smoothing)
+    ok("--arch", "dcgan", "--epochs", 1, "--ema", 0, "--width", 64, "--lr", 2e-4, "--lr-d", 2e-4, "--real-label", 1,
+       "--out", out, *SMALL)
     path = out / "checkpoint.npz"
     arrays = entries(path.read_bytes())
     config = json.loads(arrays["config"].item())

@@ -111,7 +111,7 @@ class GAN:
     """The two networks, their optimizers and the loss, on one device."""
 
     def __init__(self, arch, rng, xp, z_dim=100, lr=2e-4, betas=(0.5, 0.999), real_label=1.0,
-                 minibatch=False, dropout=None, lr_d=None, ema=0.0, width=None, d_norm=None):
+                 minibatch=False, dropout=None, lr_d=None, ema=0.0, width=None, d_norm=None, lr_decay=1.0):
         # None: the architecture's own default, or a setting it does not have
         options = {k: v for k, v in (("dropout", dropout), ("width", width), ("d_norm", d_norm)) if v is not None}
         self.G, self.D = ARCHS[arch](rng, z_dim, minibatch, **options)
@@ -119,6 +119,7 @@ class GAN:
         # lr_d: two time-scale updates (Heusel et al. 2017), D's learning rate apart from G's
         self.opt_G = ng.Adam(self.G.parameters(), lr, betas)
         self.opt_D = ng.Adam(self.D.parameters(), lr if lr_d is None else lr_d, betas)
+        self.base_lrs, self.lr_decay = (self.opt_G.lr, self.opt_D.lr), lr_decay
         # ema > 0: samples come from a moving average of G's weights (nanogan/ema.py)
         self.ema = EMA(self.G, ema, flat=self.opt_G.data) if ema else None
         self.bce = ng.BCEWithLogits()
@@ -129,6 +130,14 @@ class GAN:
         # D's dropout layers and the width of what each sees: that of the last Dense before it
         self.dropouts = [(layer, next(l.out_features for l in reversed(self.D.layers[:i]) if isinstance(l, ng.Dense)))
                          for i, layer in enumerate(self.D.layers) if isinstance(layer, ng.Dropout) and layer.p > 0]
+
+    def start_epoch(self, epoch):
+        """Both learning rates for epoch 1, 2, ...: lr * decay**(epoch - 1), a step down after
+        every epoch, so that G and D settle instead of circling their equilibrium at full
+        speed (the ratio of the two rates stays that of the recipe). A function of the
+        epoch alone, so a resumed run, even one resumed mid-epoch, gets the same rates."""
+        for opt, lr in zip((self.opt_G, self.opt_D), self.base_lrs):
+            opt.lr = lr * self.lr_decay ** (epoch - 1)
 
     def noise(self, n, rng):
         """z ~ N(0, I), (n, z_dim) float32, drawn on the host from the run's generator."""
@@ -292,7 +301,7 @@ def build_gan(config, rng, xp):
     """The GAN a run's configuration describes (nanogan.config), weights drawn from rng."""
     c = config
     return GAN(c["arch"], rng, xp, c["z_dim"], c["lr"], (c["beta1"], c["beta2"]), c["real_label"], c["minibatch"],
-               c["dropout"], c["lr_d"], c["ema"], c["width"], c["d_norm"])
+               c["dropout"], c["lr_d"], c["ema"], c["width"], c["d_norm"], c["lr_decay"])
 
 
 # --------------------------------------------------------------------------------------
@@ -352,6 +361,7 @@ def train(args):
             order = to_device(batch_order(len(images), B, rng), xp)     # (steps, B) int64: one transfer an epoch
             if step > 0:
                 set_rng_state(rng, ck["rng"])                           # on from the step after the checkpoint
+            gan.start_epoch(epoch)
             bar = Progress(sys.stderr.isatty() and not args.no_progress, epoch, config["epochs"], steps)
             totals = to_device(totals, xp)                              # (6,) float32 sums of GAN.step's statistics
             synchronize(xp)

@@ -56,6 +56,8 @@ def build_parser(archs):
     add("--lr-d", type=float, help="D's own Adam learning rate: two time-scale updates (Heusel et al. 2017); "
         "fc's and dcgan's recipes have G learn 4x faster than D "
         f"(default: {_per_arch('lr_d')}; cgan: --lr)")
+    add("--lr-decay", type=float, help="multiply both learning rates by this after every epoch: epoch e trains "
+        f"at lr * decay**(e - 1) (default: {_per_arch('lr_decay')})")
     add("--beta1", type=float, help=f"Adam beta1 (default {HYPER['beta1']})")
     add("--beta2", type=float, help=f"Adam beta2 (default {HYPER['beta2']})")
     add("--z-dim", type=int, help=f"noise dimensions (default {HYPER['z_dim']})")

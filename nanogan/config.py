@@ -17,7 +17,7 @@ DEVICES = ("cpu", "cuda")
 # The hyper-parameters that define a run: a resumed run takes them from its checkpoint.
 HYPER = {"arch": "fc", "batch_size": 128, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "z_dim": 100,
          "seed": 0, "real_label": 1.0, "dataset": "mnist", "limit": None, "minibatch": False,
-         "dropout": None, "lr_d": None, "ema": 0.999, "width": None, "d_norm": None}
+         "dropout": None, "lr_d": None, "lr_decay": 1.0, "ema": 0.999, "width": None, "d_norm": None}
 # Each architecture's recipe, over HYPER, for a new run (a run saves the values it used).
 # None in HYPER means "not this architecture's setting" (--width and --d-norm are the DCGAN's).
 # G learns 4x faster than D in fc and dcgan, and the DCGAN's D aims at 0.9 for real images
@@ -27,7 +27,7 @@ ARCH_DEFAULTS = {"fc": {"lr": 8e-4, "lr_d": 2e-4}, "cgan": {},
                            "real_label": 0.9}}
 # What a checkpoint saved before an option existed was trained with: that option's old
 # behaviour, which is not always today's default (no averaging then, for instance).
-LEGACY = {"dropout": None, "lr_d": None, "ema": 0.0, "width": None, "d_norm": None}
+LEGACY = {"dropout": None, "lr_d": None, "lr_decay": 1.0, "ema": 0.0, "width": None, "d_norm": None}
 LEGACY_ARCH = {"dcgan": {"width": 64, "d_norm": "batch"}}
 D_NORMS = ("batch", "none")
 # How a run is watched and kept, not what it computes: saved with the run, and taken from
@@ -65,6 +65,7 @@ RULES = {
     "minibatch": (lambda v: isinstance(v, bool), "true or false"),
     "dropout": (_optional(_number(lambda v: 0 <= v < 1)), "a number in [0, 1)"),
     "lr_d": (_optional(_number(lambda v: v > 0)), "a positive number"),
+    "lr_decay": (_number(lambda v: 0 < v <= 1), "a number in (0, 1] (1: no decay)"),
     "ema": (_number(lambda v: 0 <= v < 1), "a number in [0, 1) (0: no averaging)"),
     "width": (_optional(_integer(1, 1024)), "an integer from 1 to 1024"),
     "d_norm": (_optional(lambda v: v in D_NORMS), f"one of {', '.join(D_NORMS)}"),

@@ -50,7 +50,8 @@ def test_smoke_artifacts(arch, tmp_path, fc_run):
     assert not [f for f in os.listdir(out) if f.endswith(".part")], "temporary files left behind"
 
 
-@pytest.mark.parametrize("arch, flags", [("fc", ()), ("dcgan", ()), ("dcgan", ("--ema", 0.9, "--lr-d", 3e-4))])
+@pytest.mark.parametrize("arch, flags", [("fc", ()), ("dcgan", ()), ("dcgan", ("--ema", 0.9, "--lr-d", 3e-4)),
+                                         ("fc", ("--lr-decay", 0.5))])
 def test_resume_is_exact(arch, flags, tmp_path):
     """2 epochs straight == 1 epoch, stop, resume for the 2nd: bit-identical weights and state,
     the moving average of G's weights (on by default) included."""
@@ -177,6 +178,28 @@ def test_two_learning_rates_reach_the_two_optimizers(tmp_path, fc_run):
     from nanogan.backend import make_rng
     gan = train.GAN("fc", make_rng(0), np, lr=3e-4)
     assert gan.opt_G.lr == gan.opt_D.lr == 3e-4, (gan.opt_G.lr, gan.opt_D.lr)
+
+
+def test_lr_decay_steps_both_rates_down_each_epoch(tmp_path, fc_run):
+    """--lr-decay g: epoch e trains at lr * g**(e - 1), for G's rate and D's. So the first epoch
+    is that of a run without decay, bit for bit, and the second is not; the factor is saved
+    with the run."""
+    from nanogan.backend import make_rng
+    import train
+    gan = train.GAN("fc", make_rng(0), np, lr=8e-4, lr_d=2e-4, lr_decay=0.5)
+    for epoch, factor in ((1, 1.0), (3, 0.25), (2, 0.5)):
+        gan.start_epoch(epoch)
+        assert (gan.opt_G.lr, gan.opt_D.lr) == (8e-4 * factor, 2e-4 * factor), (epoch, gan.opt_G.lr, gan.opt_D.lr)
+    one, two = tmp_path / "one", tmp_path / "two"
+    ok("--arch", "fc", "--epochs", 1, "--lr-decay", 0.5, "--out", one, *SMALL)
+    ok("--arch", "fc", "--epochs", 2, "--lr-decay", 0.5, "--out", two, *SMALL)
+    assert json.loads((two / "config.json").read_text())["lr_decay"] == 0.5
+    plain_one = tmp_path / "plain_one"
+    ok("--arch", "fc", "--epochs", 1, "--out", plain_one, *SMALL)
+    differ = checkpoints_equal(one / "checkpoint.npz", plain_one / "checkpoint.npz")
+    assert not differ, f"epoch 1 at decay**0 = 1 should train as without decay; differs in {differ}"
+    differ = checkpoints_equal(two / "checkpoint.npz", fc_run / "checkpoint.npz")
+    assert any(k.startswith("G/") for k in differ), "epoch 2 at half the rates trained as at full rates"
 
 
 def test_dcgan_width_and_d_norm(tmp_path):

@@ -36,12 +36,13 @@ from nanogan.rundir import RunDir
 # D maps images to one logit each (N, 1). Both are plain Sequentials of nanogan layers.
 # --------------------------------------------------------------------------------------
 
-def build_fc(rng, z_dim=100, minibatch=False, n_classes=0, dropout=0.3):
+def build_fc(rng, z_dim=100, minibatch=False, n_classes=0, dropout=0.3, mbd_distance="l1"):
     """The fully connected GAN (as in Goodfellow et al. 2014's MNIST models, sized as the
     common PyTorch/Keras MNIST GAN examples): LeakyReLU(0.2) hidden layers, tanh output,
     dropout (0.3) in D so that it does not simply memorise the training digits.
     n_classes > 0 widens both inputs for a one-hot label (the conditional GAN below);
-    minibatch=True adds minibatch discrimination before D's last layer (see build_dcgan)."""
+    minibatch=True adds minibatch discrimination before D's last layer (see build_dcgan),
+    with mbd_distance "l1" or "l2" between samples (nanogan/minibatch.py)."""
     G = ng.Sequential(
         ng.Dense(z_dim + n_classes, 256, rng), ng.LeakyReLU(0.2),
         ng.Dense(256, 512, rng), ng.LeakyReLU(0.2),
@@ -54,12 +55,12 @@ def build_fc(rng, z_dim=100, minibatch=False, n_classes=0, dropout=0.3):
         ng.Dense(1024, 512, rng), ng.LeakyReLU(0.2), ng.Dropout(dropout, rng),
         ng.Dense(512, 256, rng), ng.LeakyReLU(0.2), ng.Dropout(dropout, rng))  # (N, 256)
     if minibatch:
-        D.layers.append(MinibatchDiscrimination(256, 50, 5, rng))     # (N, 256 + 50)
+        D.layers.append(MinibatchDiscrimination(256, 50, 5, rng, distance=mbd_distance))  # (N, 256 + 50)
     D.layers.append(ng.Dense(256 + 50 * minibatch, 1, rng))            # (N, 1) logits
     return G, D
 
 
-def build_dcgan(rng, z_dim=100, minibatch=False, width=64, d_norm="batch"):
+def build_dcgan(rng, z_dim=100, minibatch=False, width=64, d_norm="batch", mbd_distance="l1"):
     """DCGAN (Radford et al. 2016) at MNIST's native 28x28: G upsamples 7 -> 14 -> 28 with
     stride-2 transposed convolutions, BatchNorm and ReLU; D downsamples 28 -> 14 -> 7 with
     stride-2 convolutions, BatchNorm (not on D's input layer, as in the paper) and
@@ -87,17 +88,17 @@ def build_dcgan(rng, z_dim=100, minibatch=False, width=64, d_norm="batch"):
         *([ng.BatchNorm(2 * w)] if d_norm == "batch" else []), ng.LeakyReLU(0.2),
         ng.Flatten())                                                 # (N, 2w * 49)
     if minibatch:
-        D.layers.append(MinibatchDiscrimination(2 * w * 7 * 7, 50, 5, rng))  # (N, 2w * 49 + 50)
+        D.layers.append(MinibatchDiscrimination(2 * w * 7 * 7, 50, 5, rng, distance=mbd_distance))  # (N, 2w * 49 + 50)
     D.layers.append(ng.Dense(2 * w * 7 * 7 + 50 * minibatch, 1, rng, init="dcgan"))  # (N, 1) logits
     return G, D
 
 
-def build_cgan(rng, z_dim=100, minibatch=False, dropout=0.3):
+def build_cgan(rng, z_dim=100, minibatch=False, dropout=0.3, mbd_distance="l1"):
     """A class-conditional GAN (Mirza & Osindero 2014): the FC GAN with a one-hot digit
     label (10 values) joined to G's noise and to D's flattened image, so that G learns
     p(x | digit) and D judges whether an image is a real example *of that digit*.
     GAN.step does the joining; here only the input widths grow by 10."""
-    return build_fc(rng, z_dim, minibatch, n_classes=10, dropout=dropout)
+    return build_fc(rng, z_dim, minibatch, n_classes=10, dropout=dropout, mbd_distance=mbd_distance)
 
 
 ARCHS = {"fc": build_fc, "dcgan": build_dcgan, "cgan": build_cgan}
@@ -111,9 +112,11 @@ class GAN:
     """The two networks, their optimizers and the loss, on one device."""
 
     def __init__(self, arch, rng, xp, z_dim=100, lr=2e-4, betas=(0.5, 0.999), real_label=1.0,
-                 minibatch=False, dropout=None, lr_d=None, ema=0.0, width=None, d_norm=None, lr_decay=1.0):
+                 minibatch=False, dropout=None, lr_d=None, ema=0.0, width=None, d_norm=None, lr_decay=1.0,
+                 mbd_distance="l1"):
         # None: the architecture's own default, or a setting it does not have
         options = {k: v for k, v in (("dropout", dropout), ("width", width), ("d_norm", d_norm)) if v is not None}
+        options["mbd_distance"] = mbd_distance
         self.G, self.D = ARCHS[arch](rng, z_dim, minibatch, **options)
         self.G.to(xp), self.D.to(xp)
         # lr_d: two time-scale updates (Heusel et al. 2017), D's learning rate apart from G's
@@ -301,7 +304,7 @@ def build_gan(config, rng, xp):
     """The GAN a run's configuration describes (nanogan.config), weights drawn from rng."""
     c = config
     return GAN(c["arch"], rng, xp, c["z_dim"], c["lr"], (c["beta1"], c["beta2"]), c["real_label"], c["minibatch"],
-               c["dropout"], c["lr_d"], c["ema"], c["width"], c["d_norm"], c["lr_decay"])
+               c["dropout"], c["lr_d"], c["ema"], c["width"], c["d_norm"], c["lr_decay"], c["mbd_distance"])
 
 
 # --------------------------------------------------------------------------------------

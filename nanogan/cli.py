@@ -10,7 +10,7 @@ errors (an unknown option, a value that is not a number) are turned into one too
 import argparse
 import os
 
-from .config import ARCH_DEFAULTS, D_NORMS, DEFAULT_EPOCHS, HYPER, RUN_OPTIONS, check_combination, check_value, flag
+from .config import ARCH_DEFAULTS, D_NORMS, DEFAULT_EPOCHS, HYPER, MBD_DISTANCES, RUN_OPTIONS, check_combination, check_value, flag
 from .datasets import DATASETS
 from .errors import NanoganError
 from .files import check_output_file, check_writable_dir
@@ -66,6 +66,9 @@ def build_parser(archs):
     add("--minibatch-disc", dest="minibatch", action=argparse.BooleanOptionalAction,
         help="add minibatch discrimination to D (Salimans et al. 2016), against mode collapse "
         f"(default: {_per_arch('minibatch')})")
+    add("--mbd-distance", choices=MBD_DISTANCES, help="minibatch discrimination's distance between samples: "
+        "l1 (the paper's) or l2 (a smoothed Euclidean one, by matrix products: faster) "
+        f"(default: {_per_arch('mbd_distance')})")
     add("--ema", type=float, help="sample, draw grids and evaluate with an exponential moving average of "
         "G's weights with this decay (Yazıcı et al. 2019); 0: G's own weights "
         f"(default: {_per_arch('ema')})")

@@ -17,7 +17,8 @@ DEVICES = ("cpu", "cuda")
 # The hyper-parameters that define a run: a resumed run takes them from its checkpoint.
 HYPER = {"arch": "fc", "batch_size": 128, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "z_dim": 100,
          "seed": 0, "real_label": 1.0, "dataset": "mnist", "limit": None, "minibatch": False,
-         "dropout": None, "lr_d": None, "lr_decay": 1.0, "ema": 0.999, "width": None, "d_norm": None}
+         "dropout": None, "lr_d": None, "lr_decay": 1.0, "ema": 0.999, "width": None, "d_norm": None,
+         "mbd_distance": "l1"}
 # Each architecture's recipe, over HYPER, for a new run (a run saves the values it used).
 # None in HYPER means "not this architecture's setting" (--width and --d-norm are the DCGAN's).
 # G learns 4x faster than D in fc and dcgan, and the DCGAN's D aims at 0.9 for real images
@@ -27,9 +28,11 @@ ARCH_DEFAULTS = {"fc": {"lr": 8e-4, "lr_d": 2e-4}, "cgan": {},
                            "real_label": 0.9}}
 # What a checkpoint saved before an option existed was trained with: that option's old
 # behaviour, which is not always today's default (no averaging then, for instance).
-LEGACY = {"dropout": None, "lr_d": None, "lr_decay": 1.0, "ema": 0.0, "width": None, "d_norm": None}
+LEGACY = {"dropout": None, "lr_d": None, "lr_decay": 1.0, "ema": 0.0, "width": None, "d_norm": None,
+          "mbd_distance": "l1"}
 LEGACY_ARCH = {"dcgan": {"width": 64, "d_norm": "batch"}}
 D_NORMS = ("batch", "none")
+MBD_DISTANCES = ("l1", "l2")  # nanogan/minibatch.py: FEATURES
 # How a run is watched and kept, not what it computes: saved with the run, and taken from
 # the checkpoint on resume unless given again.
 RUN_OPTIONS = {"eval_every": 1, "eval_samples": 2000, "save_every": 0}
@@ -69,6 +72,7 @@ RULES = {
     "ema": (_number(lambda v: 0 <= v < 1), "a number in [0, 1) (0: no averaging)"),
     "width": (_optional(_integer(1, 1024)), "an integer from 1 to 1024"),
     "d_norm": (_optional(lambda v: v in D_NORMS), f"one of {', '.join(D_NORMS)}"),
+    "mbd_distance": (lambda v: isinstance(v, str) and v in MBD_DISTANCES, f"one of {', '.join(MBD_DISTANCES)}"),
     "epochs": (_integer(1, MAX_EPOCHS), f"an integer from 1 to {MAX_EPOCHS}"),
     "device": (lambda v: isinstance(v, str) and v in DEVICES, f"one of {', '.join(DEVICES)}"),
     "eval_every": (_integer(0, MAX_EPOCHS), f"an integer from 0 to {MAX_EPOCHS}"),

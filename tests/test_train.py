@@ -163,6 +163,22 @@ def test_dropout_and_minibatch_flags_reach_the_run(tmp_path, fc_run):
     assert len([k for k in ours.files if k.startswith("D/")]) > len([k for k in theirs.files if k.startswith("D/")])
 
 
+def test_minibatch_distance_reaches_the_layer(tmp_path):
+    """--mbd-distance is saved with the run and builds that layer again when the checkpoint is
+    loaded; the DCGAN's D then differs from one trained with the other distance."""
+    import train
+    layers = {}
+    for distance in ("l1", "l2"):
+        out = tmp_path / distance
+        ok("--arch", "dcgan", "--epochs", 1, "--mbd-distance", distance, "--out", out, *SMALL)
+        assert json.loads((out / "config.json").read_text())["mbd_distance"] == distance
+        gan = train.load_gan(out / "checkpoint.npz", "cpu")
+        layers[distance] = [layer for layer in gan.D.layers if hasattr(layer, "distance")]
+        assert [layer.distance for layer in layers[distance]] == [distance], layers[distance]
+    T1, T2 = (layers[d][0].params["T"].data for d in ("l1", "l2"))
+    assert not np.allclose(T1, T2), "the two distances trained T alike"
+
+
 def test_two_learning_rates_reach_the_two_optimizers(tmp_path, fc_run):
     """--lr-d sets D's Adam apart from G's (--lr), is saved with the run and survives loading;
     a default run gets its recipe's two rates; with lr_d None (the cgan's recipe) both use lr."""

@@ -60,7 +60,7 @@ def build_fc(rng, z_dim=100, minibatch=False, n_classes=0, dropout=0.3, mbd_dist
     return G, D
 
 
-def build_dcgan(rng, z_dim=100, minibatch=False, width=64, d_norm="batch", mbd_distance="l1"):
+def build_dcgan(rng, z_dim=100, minibatch=False, width=64, d_norm="batch", mbd_distance="l1", d_width=None):
     """DCGAN (Radford et al. 2016) at MNIST's native 28x28: G upsamples 7 -> 14 -> 28 with
     stride-2 transposed convolutions, BatchNorm and ReLU; D downsamples 28 -> 14 -> 7 with
     stride-2 convolutions, BatchNorm (not on D's input layer, as in the paper) and
@@ -69,7 +69,8 @@ def build_dcgan(rng, z_dim=100, minibatch=False, width=64, d_norm="batch", mbd_d
     (A D with dropout 0.3 in place of BatchNorm stayed near chance, D(x) 0.53 and D(G(z))
     0.47 after 3 epochs, and its G drew blobs; with BatchNorm D leads as DCGAN's does.)
     width w sets the channels: G 2w (7x7) -> w (14x14) -> 1, D 1 -> w (14x14) -> 2w (7x7);
-    the paper's 64 gives 128 and 64. d_norm "none" leaves D's BatchNorm out.
+    the paper's 64 gives 128 and 64; d_width, if given, is D's w instead (a narrower D than G).
+    d_norm "none" leaves D's BatchNorm out.
     minibatch=True appends minibatch discrimination (Salimans et al. 2016) to D's features:
     50 closeness statistics per sample, each saying how near it is to the rest of its batch,
     which lets D notice a generator that has collapsed onto a few digits."""
@@ -81,6 +82,7 @@ def build_dcgan(rng, z_dim=100, minibatch=False, width=64, d_norm="batch", mbd_d
         ng.BatchNorm(w), ng.ReLU(),
         ng.ConvTranspose2d(w, 1, 4, rng, stride=2, padding=1),        # (N, 1, 28, 28)
         ng.Tanh())
+    w = d_width or width
     D = ng.Sequential(
         ng.Conv2d(1, w, 4, rng, stride=2, padding=1),                 # (N, w, 14, 14)
         ng.LeakyReLU(0.2),
@@ -113,9 +115,10 @@ class GAN:
 
     def __init__(self, arch, rng, xp, z_dim=100, lr=2e-4, betas=(0.5, 0.999), real_label=1.0,
                  minibatch=False, dropout=None, lr_d=None, ema=0.0, width=None, d_norm=None, lr_decay=1.0,
-                 mbd_distance="l1"):
+                 mbd_distance="l1", d_width=None):
         # None: the architecture's own default, or a setting it does not have
-        options = {k: v for k, v in (("dropout", dropout), ("width", width), ("d_norm", d_norm)) if v is not None}
+        options = {k: v for k, v in (("dropout", dropout), ("width", width), ("d_norm", d_norm), ("d_width", d_width))
+                   if v is not None}
         options["mbd_distance"] = mbd_distance
         self.G, self.D = ARCHS[arch](rng, z_dim, minibatch, **options)
         self.G.to(xp), self.D.to(xp)
@@ -304,7 +307,8 @@ def build_gan(config, rng, xp):
     """The GAN a run's configuration describes (nanogan.config), weights drawn from rng."""
     c = config
     return GAN(c["arch"], rng, xp, c["z_dim"], c["lr"], (c["beta1"], c["beta2"]), c["real_label"], c["minibatch"],
-               c["dropout"], c["lr_d"], c["ema"], c["width"], c["d_norm"], c["lr_decay"], c["mbd_distance"])
+               c["dropout"], c["lr_d"], c["ema"], c["width"], c["d_norm"], c["lr_decay"], c["mbd_distance"],
+               c["d_width"])
 
 
 # --------------------------------------------------------------------------------------

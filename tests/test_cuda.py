@@ -284,8 +284,9 @@ def test_step_operations_stay_counted(standin, arch, minibatch):
         f"{counts['ops']} operations per step, bound {OPS[arch, minibatch]}; most: {counts.top('ops', 8)}"
 
 
-# The default recipes (nanogan.config: EMA of G for all, minibatch discrimination for the DCGAN)
-RECIPE_OPS = {"fc": 169, "dcgan": 439, "cgan": 180}
+# The default recipes (nanogan.config: EMA of G for all, minibatch discrimination for the DCGAN,
+# with the l2 distance since it was found to be 1.2x faster on the CPU: 439 -> 460 operations)
+RECIPE_OPS = {"fc": 169, "dcgan": 460, "cgan": 180}
 
 
 @pytest.mark.parametrize("arch", sorted(RECIPE_OPS))

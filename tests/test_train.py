@@ -179,6 +179,21 @@ def test_minibatch_distance_reaches_the_layer(tmp_path):
     assert not np.allclose(T1, T2), "the two distances trained T alike"
 
 
+def test_d_width_narrows_only_d(tmp_path):
+    """--d-width sets D's channels apart from G's (--width); it is saved and rebuilt on loading,
+    and an architecture without convolutions refuses it in one line."""
+    import train
+    out = tmp_path / "run"
+    ok("--arch", "dcgan", "--width", 16, "--d-width", 8, "--epochs", 1, "--out", out, *SMALL)
+    assert json.loads((out / "config.json").read_text())["d_width"] == 8
+    gan = train.load_gan(out / "checkpoint.npz", "cpu")
+    d_convs = [layer.params["W"].data.shape for layer in gan.D.layers if type(layer).__name__ == "Conv2d"]
+    g_convs = [layer.params["W"].data.shape for layer in gan.G.layers if type(layer).__name__ == "ConvTranspose2d"]
+    assert [s[0] for s in d_convs] == [8, 16] and [s[1] for s in g_convs] == [16, 1], (d_convs, g_convs)
+    expect_error("--arch", "fc", "--d-width", 8, "--epochs", 1, "--out", tmp_path / "fc", *SMALL, must_say="--d-width",
+                 leaves=tmp_path / "fc")
+
+
 def test_two_learning_rates_reach_the_two_optimizers(tmp_path, fc_run):
     """--lr-d sets D's Adam apart from G's (--lr), is saved with the run and survives loading;
     a default run gets its recipe's two rates; with lr_d None (the cgan's recipe) both use lr."""
@@ -226,7 +241,7 @@ def test_dcgan_width_and_d_norm(tmp_path):
     ck = load_checkpoint(out / "checkpoint.npz")
     assert ck["config"]["width"] == 8 and ck["config"]["d_norm"] == "none", ck["config"]
     shapes = {k: v.shape for k, v in ck["arrays"].items()}
-    assert shapes["G/0.W"] == (100, 16 * 49) and shapes["D/0.W"][0] == 8, shapes
+    assert shapes["G/0.W"] == (100, 16 * 49) and shapes["D/0.W"][0] == 16, shapes   # D: --d-width's 16
     assert not any(k.startswith("D/") and "running_mean" in k for k in shapes), sorted(shapes)
     ok("--sample-from", out / "checkpoint.npz", "--num-samples", 3, "--sample-out", tmp_path / "s.npy")
 
@@ -249,6 +264,7 @@ def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     dcgan, fc = config("--arch", "dcgan"), config("--arch", "fc")
     assert dcgan["minibatch"] is True and dcgan["width"] == 32 and dcgan["d_norm"] == "batch", dcgan
     assert dcgan["real_label"] == 0.9 and fc["real_label"] == 1.0, (dcgan, fc)
+    assert dcgan["d_width"] == 16 and dcgan["mbd_distance"] == "l2" and fc["d_width"] is None, (dcgan, fc)
     assert config("--arch", "dcgan", "--real-label", "1")["real_label"] == 1.0
     assert config("--arch", "dcgan", "--no-minibatch-disc")["minibatch"] is False
     assert fc["minibatch"] is False and fc["width"] is None and fc["d_norm"] is None and fc["ema"] > 0, fc

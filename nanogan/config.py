@@ -107,8 +107,10 @@ def check_combination(config, where=""):
 
 
 def fill_legacy(config):
-    """Add to a saved configuration the options it predates, with the values its run used."""
-    for key, value in {**LEGACY, **LEGACY_ARCH.get(config.get("arch"), {})}.items():
+    """Add to a saved configuration the options it predates, with the values its run used.
+    Runs before check_config, so "arch" may be anything a damaged file holds."""
+    arch = config.get("arch")
+    for key, value in {**LEGACY, **(LEGACY_ARCH.get(arch, {}) if isinstance(arch, str) else {})}.items():
         config.setdefault(key, value)
 
 

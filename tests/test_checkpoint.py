@@ -135,6 +135,20 @@ def test_damaged_checkpoint_is_one_error_line_or_a_valid_run(good, data, capsys)
     assert path.read_bytes() == raw, "the good checkpoint was modified"
 
 
+@pytest.mark.parametrize("arch", [{}, [], ["dcgan"], 3])
+def test_unhashable_or_odd_arch_is_one_error_line(good, tmp_path, capsys, arch):
+    """The legacy filling reads "arch" before the configuration is checked; a damaged file's
+    arch of any JSON type must still end in the checks' one error line (hypothesis found {})."""
+    path, raw = good
+    arrays = entries(raw)
+    config = json.loads(arrays["config"].item())
+    config["arch"] = arch
+    arrays["config"] = np.array(json.dumps(config))
+    (tmp_path / "c.npz").write_bytes(pack(arrays))
+    assert_one_error(*main(capsys, "--sample-from", tmp_path / "c.npz", "--sample-out", tmp_path / "s.npy"),
+                     "--arch must be one of")
+
+
 def test_wrong_dtype_is_refused_not_cast(good, tmp_path, capsys):
     path, raw = good
     arrays = entries(raw)

@@ -73,7 +73,7 @@ def build_parser(archs):
         "G's weights with this decay (Yazıcı et al. 2019); 0: G's own weights "
         f"(default: {_per_arch('ema')})")
     add("--width", type=int, help=f"the DCGAN's G channels: G 2w -> w -> 1 (default: {_per_arch('width')})")
-    add("--d-width", type=int, help="the DCGAN's D channels: D 1 -> w -> 2w; the recipe's D is half as wide "
+    add("--d-width", type=int, help="the DCGAN's D channels: D 1 -> w -> 2w; the recipe's D is a quarter as wide "
         f"as its G (default: {_per_arch('d_width')})")
     add("--d-norm", choices=D_NORMS, help="normalisation in the DCGAN's D: BatchNorm, or none "
         f"(default: {_per_arch('d_norm')})")

@@ -237,11 +237,11 @@ def test_dcgan_width_and_d_norm(tmp_path):
     """--width sets the DCGAN's channels and --d-norm none drops D's BatchNorm: the
     checkpoint's shapes say so, and the run samples."""
     out = tmp_path / "run"
-    ok("--arch", "dcgan", "--epochs", 1, "--width", 8, "--d-norm", "none", "--out", out, *SMALL)
+    ok("--arch", "dcgan", "--epochs", 1, "--width", 12, "--d-norm", "none", "--out", out, *SMALL)
     ck = load_checkpoint(out / "checkpoint.npz")
-    assert ck["config"]["width"] == 8 and ck["config"]["d_norm"] == "none", ck["config"]
+    assert ck["config"]["width"] == 12 and ck["config"]["d_norm"] == "none", ck["config"]
     shapes = {k: v.shape for k, v in ck["arrays"].items()}
-    assert shapes["G/0.W"] == (100, 16 * 49) and shapes["D/0.W"][0] == 16, shapes   # D: --d-width's 16
+    assert shapes["G/0.W"] == (100, 24 * 49) and shapes["D/0.W"][0] == 8, shapes   # D: --d-width's 8
     assert not any(k.startswith("D/") and "running_mean" in k for k in shapes), sorted(shapes)
     ok("--sample-from", out / "checkpoint.npz", "--num-samples", 3, "--sample-out", tmp_path / "s.npy")
 
@@ -264,7 +264,7 @@ def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     dcgan, fc = config("--arch", "dcgan"), config("--arch", "fc")
     assert dcgan["minibatch"] is True and dcgan["width"] == 32 and dcgan["d_norm"] == "batch", dcgan
     assert dcgan["real_label"] == 0.9 and fc["real_label"] == 1.0, (dcgan, fc)
-    assert dcgan["d_width"] == 16 and dcgan["mbd_distance"] == "l2" and fc["d_width"] is None, (dcgan, fc)
+    assert dcgan["d_width"] == 8 and dcgan["mbd_distance"] == "l2" and fc["d_width"] is None, (dcgan, fc)
     assert config("--arch", "dcgan", "--real-label", "1")["real_label"] == 1.0
     assert config("--arch", "dcgan", "--no-minibatch-disc")["minibatch"] is False
     assert fc["minibatch"] is False and fc["width"] is None and fc["d_norm"] is None and fc["ema"] > 0, fc

@@ -115,7 +115,7 @@ class GAN:
 
     def __init__(self, arch, rng, xp, z_dim=100, lr=2e-4, betas=(0.5, 0.999), real_label=1.0,
                  minibatch=False, dropout=None, lr_d=None, ema=0.0, width=None, d_norm=None, lr_decay=1.0,
-                 mbd_distance="l1", d_width=None):
+                 mbd_distance="l1", d_width=None, lr_hold=None):
         # None: the architecture's own default, or a setting it does not have
         options = {k: v for k, v in (("dropout", dropout), ("width", width), ("d_norm", d_norm), ("d_width", d_width))
                    if v is not None}
@@ -125,7 +125,7 @@ class GAN:
         # lr_d: two time-scale updates (Heusel et al. 2017), D's learning rate apart from G's
         self.opt_G = ng.Adam(self.G.parameters(), lr, betas)
         self.opt_D = ng.Adam(self.D.parameters(), lr if lr_d is None else lr_d, betas)
-        self.base_lrs, self.lr_decay = (self.opt_G.lr, self.opt_D.lr), lr_decay
+        self.base_lrs, self.lr_decay, self.lr_hold = (self.opt_G.lr, self.opt_D.lr), lr_decay, lr_hold
         # ema > 0: samples come from a moving average of G's weights (nanogan/ema.py)
         self.ema = EMA(self.G, ema, flat=self.opt_G.data) if ema else None
         self.bce = ng.BCEWithLogits()
@@ -137,13 +137,22 @@ class GAN:
         self.dropouts = [(layer, next(l.out_features for l in reversed(self.D.layers[:i]) if isinstance(l, ng.Dense)))
                          for i, layer in enumerate(self.D.layers) if isinstance(layer, ng.Dropout) and layer.p > 0]
 
-    def start_epoch(self, epoch):
-        """Both learning rates for epoch 1, 2, ...: lr * decay**(epoch - 1), a step down after
-        every epoch, so that G and D settle instead of circling their equilibrium at full
-        speed (the ratio of the two rates stays that of the recipe). A function of the
-        epoch alone, so a resumed run, even one resumed mid-epoch, gets the same rates."""
+    def start_epoch(self, epoch, epochs):
+        """Both learning rates for epoch 1, 2, ..., epochs (the run's last):
+
+            lr_e = lr * decay**(e - 1) * h_e,   h_e = 1                                      if e <= hold
+                                                h_e = (epochs - e + 1) / (epochs - hold + 1)   if e > hold
+
+        decay steps the rates down after every epoch; hold keeps them for `hold` epochs and then
+        lowers them in equal steps to 1/(epochs - hold + 1) of that in the last epoch (the linear
+        decay to zero of Zhu et al. 2017, CycleGAN), so that G and D settle at the end instead of
+        circling their equilibrium at full speed. The ratio of the two rates stays the recipe's.
+        A function of the epoch and the target alone, so a resumed run, even one resumed
+        mid-epoch, gets the same rates; a resume with a larger --epochs stretches the decay."""
+        h = 1.0 if self.lr_hold is None or epoch <= self.lr_hold else \
+            (epochs - epoch + 1) / (epochs - self.lr_hold + 1)
         for opt, lr in zip((self.opt_G, self.opt_D), self.base_lrs):
-            opt.lr = lr * self.lr_decay ** (epoch - 1)
+            opt.lr = lr * self.lr_decay ** (epoch - 1) * h
 
     def noise(self, n, rng):
         """z ~ N(0, I), (n, z_dim) float32, drawn on the host from the run's generator."""
@@ -308,7 +317,7 @@ def build_gan(config, rng, xp):
     c = config
     return GAN(c["arch"], rng, xp, c["z_dim"], c["lr"], (c["beta1"], c["beta2"]), c["real_label"], c["minibatch"],
                c["dropout"], c["lr_d"], c["ema"], c["width"], c["d_norm"], c["lr_decay"], c["mbd_distance"],
-               c["d_width"])
+               c["d_width"], c["lr_hold"])
 
 
 # --------------------------------------------------------------------------------------
@@ -368,7 +377,7 @@ def train(args):
             order = to_device(batch_order(len(images), B, rng), xp)     # (steps, B) int64: one transfer an epoch
             if step > 0:
                 set_rng_state(rng, ck["rng"])                           # on from the step after the checkpoint
-            gan.start_epoch(epoch)
+            gan.start_epoch(epoch, config["epochs"])
             bar = Progress(sys.stderr.isatty() and not args.no_progress, epoch, config["epochs"], steps)
             totals = to_device(totals, xp)                              # (6,) float32 sums of GAN.step's statistics
             synchronize(xp)

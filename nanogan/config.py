@@ -18,20 +18,21 @@ DEVICES = ("cpu", "cuda")
 HYPER = {"arch": "fc", "batch_size": 128, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "z_dim": 100,
          "seed": 0, "real_label": 1.0, "dataset": "mnist", "limit": None, "minibatch": False,
          "dropout": None, "lr_d": None, "lr_decay": 1.0, "ema": 0.999, "width": None, "d_norm": None,
-         "mbd_distance": "l1", "d_width": None}
+         "mbd_distance": "l1", "d_width": None, "lr_hold": None}
 # Each architecture's recipe, over HYPER, for a new run (a run saves the values it used).
 # None in HYPER means "not this architecture's setting" (--width, --d-width and --d-norm are the
 # DCGAN's; d_width None: D as wide as G).
 # G learns 2x faster than D in fc and 8x in dcgan, and the DCGAN's D aims at 0.9 for real images,
-# has a quarter of G's channels and the faster l2 minibatch discrimination (README, "The recipe":
-# measured, not guessed).
+# has a quarter of G's channels and the faster l2 minibatch discrimination; past its 10th epoch
+# the DCGAN's rates fall linearly to zero at the run's last (README, "The recipe": measured, not
+# guessed).
 ARCH_DEFAULTS = {"fc": {"lr": 4e-4, "lr_d": 2e-4}, "cgan": {},
                  "dcgan": {"lr": 8e-4, "lr_d": 1e-4, "width": 32, "d_width": 8, "d_norm": "batch", "minibatch": True,
-                           "mbd_distance": "l2", "real_label": 0.9}}
+                           "mbd_distance": "l2", "real_label": 0.9, "lr_hold": 10}}
 # What a checkpoint saved before an option existed was trained with: that option's old
 # behaviour, which is not always today's default (no averaging then, for instance).
 LEGACY = {"dropout": None, "lr_d": None, "lr_decay": 1.0, "ema": 0.0, "width": None, "d_norm": None,
-          "mbd_distance": "l1", "d_width": None}
+          "mbd_distance": "l1", "d_width": None, "lr_hold": None}
 LEGACY_ARCH = {"dcgan": {"width": 64, "d_norm": "batch"}}
 D_NORMS = ("batch", "none")
 MBD_DISTANCES = ("l1", "l2")  # nanogan/minibatch.py: FEATURES
@@ -71,6 +72,7 @@ RULES = {
     "dropout": (_optional(_number(lambda v: 0 <= v < 1)), "a number in [0, 1)"),
     "lr_d": (_optional(_number(lambda v: v > 0)), "a positive number"),
     "lr_decay": (_number(lambda v: 0 < v <= 1), "a number in (0, 1] (1: no decay)"),
+    "lr_hold": (_optional(_integer(0, MAX_EPOCHS)), f"an integer from 0 to {MAX_EPOCHS}"),
     "ema": (_number(lambda v: 0 <= v < 1), "a number in [0, 1) (0: no averaging)"),
     "width": (_optional(_integer(1, 1024)), "an integer from 1 to 1024"),
     "d_width": (_optional(_integer(1, 1024)), "an integer from 1 to 1024"),

@@ -37,6 +37,7 @@ BAD = [
     (["--ema", "1"], "--ema must be a number in [0, 1)"),
     (["--ema", "-0.5"], "--ema must be a number in [0, 1)"),
     (["--lr-d", "0"], "--lr-d must be a positive number"),
+    (["--lr-hold", "-1"], "--lr-hold must be an integer from 0 to"),
     (["--width", "0"], "--width must be an integer from 1 to 1024"),
     (["--arch", "fc", "--width", "32"], "--width sets the DCGAN's layers; --arch fc has none"),
     (["--d-norm", "none"], "--d-norm sets the DCGAN's layers; --arch fc has none"),

@@ -51,7 +51,7 @@ def test_smoke_artifacts(arch, tmp_path, fc_run):
 
 
 @pytest.mark.parametrize("arch, flags", [("fc", ()), ("dcgan", ()), ("dcgan", ("--ema", 0.9, "--lr-d", 3e-4)),
-                                         ("fc", ("--lr-decay", 0.5))])
+                                         ("fc", ("--lr-decay", 0.5)), ("fc", ("--lr-hold", 1))])
 def test_resume_is_exact(arch, flags, tmp_path):
     """2 epochs straight == 1 epoch, stop, resume for the 2nd: bit-identical weights and state,
     the moving average of G's weights (on by default) included."""
@@ -219,7 +219,7 @@ def test_lr_decay_steps_both_rates_down_each_epoch(tmp_path, fc_run):
     import train
     gan = train.GAN("fc", make_rng(0), np, lr=8e-4, lr_d=2e-4, lr_decay=0.5)
     for epoch, factor in ((1, 1.0), (3, 0.25), (2, 0.5)):
-        gan.start_epoch(epoch)
+        gan.start_epoch(epoch, 10)
         assert (gan.opt_G.lr, gan.opt_D.lr) == (8e-4 * factor, 2e-4 * factor), (epoch, gan.opt_G.lr, gan.opt_D.lr)
     one, two = tmp_path / "one", tmp_path / "two"
     ok("--arch", "fc", "--epochs", 1, "--lr-decay", 0.5, "--out", one, *SMALL)
@@ -230,6 +230,28 @@ def test_lr_decay_steps_both_rates_down_each_epoch(tmp_path, fc_run):
     differ = checkpoints_equal(one / "checkpoint.npz", plain_one / "checkpoint.npz")
     assert not differ, f"epoch 1 at decay**0 = 1 should train as without decay; differs in {differ}"
     differ = checkpoints_equal(two / "checkpoint.npz", fc_run / "checkpoint.npz")
+    assert any(k.startswith("G/") for k in differ), "epoch 2 at half the rates trained as at full rates"
+
+
+def test_lr_hold_then_linear_decay_to_zero(tmp_path, fc_run):
+    """--lr-hold h in a run of E epochs: epochs 1..h train at the full rates, epoch e > h at
+    (E - e + 1) / (E - h + 1) of them, for G's rate and D's. A hold of E or more is no decay,
+    bit for bit; a hold of 1 in a 2-epoch run halves the second epoch's rates."""
+    from nanogan.backend import make_rng
+    import train
+    gan = train.GAN("fc", make_rng(0), np, lr=8e-4, lr_d=2e-4, lr_hold=2)
+    for epoch, epochs, factor in ((1, 5, 1.0), (2, 5, 1.0), (3, 5, 0.75), (5, 5, 0.25), (4, 4, 1 / 3), (2, 2, 1.0)):
+        gan.start_epoch(epoch, epochs)
+        want = (8e-4 * factor, 2e-4 * factor)
+        assert np.allclose((gan.opt_G.lr, gan.opt_D.lr), want, rtol=1e-12, atol=0), (epoch, epochs, gan.opt_G.lr,
+                                                                                       gan.opt_D.lr, want)
+    held, halved = tmp_path / "held", tmp_path / "halved"
+    ok("--arch", "fc", "--epochs", 2, "--lr-hold", 2, "--out", held, *SMALL)
+    differ = checkpoints_equal(held / "checkpoint.npz", fc_run / "checkpoint.npz")
+    assert not differ, f"a hold as long as the run should train as without one; differs in {differ}"
+    ok("--arch", "fc", "--epochs", 2, "--lr-hold", 1, "--out", halved, *SMALL)
+    assert json.loads((halved / "config.json").read_text())["lr_hold"] == 1
+    differ = checkpoints_equal(halved / "checkpoint.npz", fc_run / "checkpoint.npz")
     assert any(k.startswith("G/") for k in differ), "epoch 2 at half the rates trained as at full rates"
 
 
@@ -265,6 +287,7 @@ def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     assert dcgan["minibatch"] is True and dcgan["width"] == 32 and dcgan["d_norm"] == "batch", dcgan
     assert dcgan["real_label"] == 0.9 and fc["real_label"] == 1.0, (dcgan, fc)
     assert dcgan["d_width"] == 8 and dcgan["mbd_distance"] == "l2" and fc["d_width"] is None, (dcgan, fc)
+    assert dcgan["lr_hold"] == 10 and fc["lr_hold"] is None, (dcgan, fc)
     assert config("--arch", "dcgan", "--real-label", "1")["real_label"] == 1.0
     assert config("--arch", "dcgan", "--no-minibatch-disc")["minibatch"] is False
     assert fc["minibatch"] is False and fc["width"] is None and fc["d_norm"] is None and fc["ema"] > 0, fc

@@ -24,7 +24,7 @@ HYPER = {"arch": "fc", "batch_size": 128, "lr": 2e-4, "beta1": 0.5, "beta2": 0.9
 # DCGAN's; d_width None: D as wide as G).
 # G learns 2x faster than D in fc and 8x in dcgan, and the DCGAN's D aims at 0.9 for real images,
 # has a quarter of G's channels and the faster l2 minibatch discrimination; past its 10th epoch
-# the DCGAN's rates fall linearly to zero at the run's last (README, "The recipe": measured, not
+# the DCGAN's rates fall linearly toward zero, a step each epoch (README, "The recipe": measured, not
 # guessed).
 ARCH_DEFAULTS = {"fc": {"lr": 4e-4, "lr_d": 2e-4}, "cgan": {},
                  "dcgan": {"lr": 8e-4, "lr_d": 1e-4, "width": 32, "d_width": 8, "d_norm": "batch", "minibatch": True,

@@ -59,7 +59,8 @@ def build_parser(archs):
     add("--lr-decay", type=float, help="multiply both learning rates by this after every epoch: epoch e trains "
         f"at lr * decay**(e - 1) (default: {_per_arch('lr_decay')})")
     add("--lr-hold", type=int, help="keep the learning rates for this many epochs, then lower them linearly "
-        "toward zero, epoch e of E at (E - e + 1) / (E - hold + 1) of them (Zhu et al. 2017); a hold of --epochs or more: no such decay "
+        "toward zero, epoch e of E at (E - e + 1) / (E - hold + 1) of them (Zhu et al. 2017); "
+        "a hold of --epochs or more: no such decay "
         f"(default: {_per_arch('lr_hold')}; fc, cgan: none)")
     add("--beta1", type=float, help=f"Adam beta1 (default {HYPER['beta1']})")
     add("--beta2", type=float, help=f"Adam beta2 (default {HYPER['beta2']})")

@@ -213,9 +213,9 @@ def test_format_1_checkpoints_are_still_read(good, tmp_path, capsys):
 
 def test_checkpoints_from_before_the_new_options_keep_their_recipe(tmp_path, capsys):
     """A DCGAN checkpoint saved before --lr-d, --lr-decay, --ema, --width, --d-norm,
-    --mbd-distance, --d-width and --lr-hold existed loads with the behaviour its run had (one learning rate that never
-    decays, no averaging, 64 channels, BatchNorm in D, the L1 distance, D as wide as G, no hold-then-decay), not today's defaults,
-    and resumes."""
+    --mbd-distance, --d-width and --lr-hold existed loads with the behaviour its run had (one learning
+    rate that never decays, no averaging, 64 channels, BatchNorm in D, the L1 distance, D as wide as G,
+    no hold-then-decay), not today's defaults, and resumes."""
     out = tmp_path / "run"
     # what such a run was: the textbook DCGAN (64 channels, one learning rate, no averaging,
     # no label smoothing)

@@ -8,7 +8,8 @@ draws the predicted-digit shares of several runs side by side, from the JSON fil
     python -m nanogan.plots race.png "fc=runs/fc/metrics.csv" "dcgan=runs/dcgan/metrics.csv"
 
 draws each run's Fréchet distance (scored during training) against its training time, from
-the runs' metrics.csv: which GAN is better after the same minutes, not the same epochs.
+the runs' metrics.csv: which GAN is better after the same minutes, not the same epochs. It
+also prints the same numbers as a Markdown table, one column per minute of --minutes.
 """
 import csv
 import argparse
@@ -87,18 +88,24 @@ def plot_coverage(path, runs, title=""):
     plt.close(fig)
 
 
+def race_points(rows):
+    """A run's metrics CSV rows -> ([training minutes at the end of each scored epoch], [its
+    Fréchet distance]): the `seconds` column summed up to that epoch, training only, not the
+    scoring. Epochs that were not scored (empty `frechet`) add their minutes and no point."""
+    minutes, fd, total = [], [], 0.0
+    for r in rows:
+        total += float(r["seconds"]) / 60
+        if r.get("frechet"):
+            minutes.append(total), fd.append(float(r["frechet"]))
+    return minutes, fd
+
+
 def plot_race(path, runs, title=""):
     """runs: [(label, rows)], rows a run's metrics CSV as dicts. The Fréchet distance of
-    each scored epoch (log scale) against the training minutes summed up to it (the
-    `seconds` column: training only, not the scoring), one line per run."""
+    each scored epoch (log scale) against the training minutes summed up to it, one line per run."""
     fig, ax = plt.subplots(figsize=(7, 3.8))
     for label, rows in runs:
-        minutes, fd, total = [], [], 0.0
-        for r in rows:
-            total += float(r["seconds"]) / 60
-            if r.get("frechet"):
-                minutes.append(total), fd.append(float(r["frechet"]))
-        ax.plot(minutes, fd, "o-", ms=3, label=label)
+        ax.plot(*race_points(rows), "o-", ms=3, label=label)
     ax.set_yscale("log"), ax.set_xlabel("training time (minutes)")
     ax.set_ylabel("Fréchet distance (lower is better)"), ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8), ax.set_title(title)
@@ -108,18 +115,50 @@ def plot_race(path, runs, title=""):
     plt.close(fig)
 
 
+def race_table(runs, minutes):
+    """The race as a Markdown table: for each run and each of `minutes`, the Fréchet distance
+    of the last scored epoch that had finished by then ("—" before the first), to one decimal
+    (none from 100 up). The cell holds what a user who stopped the run at that minute would
+    have had, so a run whose next epoch ends just after the minute does not get its credit."""
+    lines = ["| minutes of training | " + " | ".join(f"{m:g}" for m in minutes) + " |",
+             "|---" * (len(minutes) + 1) + "|"]
+    for label, rows in runs:
+        done, fd = race_points(rows)
+        cells = []
+        for m in minutes:
+            have = [f for t, f in zip(done, fd) if t <= m]
+            cells.append("—" if not have else f"{have[-1]:.1f}" if have[-1] < 100 else f"{have[-1]:.0f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _race(p, args, specs):
     runs = []
     for label, path in specs:
         try:
             with open(path, newline="") as f:
                 rows = list(csv.DictReader(f))
-            float(rows[0]["seconds"])
-        except (OSError, ValueError, KeyError, IndexError) as e:
+            if not rows:
+                raise ValueError("it has no epochs")
+            race_points(rows)                           # every row's seconds and scores are numbers
+        except (OSError, ValueError, KeyError) as e:
             p.error(f"cannot read a run's metrics from {path}: {e.__class__.__name__}: {e}")
         runs.append((label, rows))
     plot_race(args.out, runs, args.title)
+    longest = max(sum(float(r["seconds"]) for r in rows) for _, rows in runs) / 60
+    minutes = args.minutes or list(range(1, int(longest) + 1)) or [round(longest, 2)]
+    print(race_table(runs, minutes))
     return 0
+
+
+def _minutes(text):
+    try:
+        minutes = [float(m) for m in text.split(",")]
+    except ValueError:
+        minutes = []
+    if not minutes or not all(0 < m < 1e6 for m in minutes):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of positive minutes")
+    return minutes
 
 
 def main(argv=None):
@@ -131,6 +170,8 @@ def main(argv=None):
                    help="a label and the JSON written by train.py --evaluate ... --eval-json, "
                    "or a run's metrics.csv")
     p.add_argument("--title", default="")
+    p.add_argument("--minutes", type=_minutes, metavar="M,M,...",
+                   help="for metrics.csv files: the minutes of the printed table (default: every whole minute)")
     args = p.parse_args(argv)
     specs = []
     for spec in args.runs:

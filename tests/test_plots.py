@@ -54,9 +54,21 @@ def test_race_chart_from_metrics_csv(tmp_path, capsys):
             w = csv.DictWriter(f, fieldnames=list(rows[0]))
             w.writeheader(), w.writerows(rows)
     out = tmp_path / "race.png"
-    assert main([str(out), f"fast={tmp_path / 'a.csv'}", f"slow={tmp_path / 'b.csv'}"]) == 0
+    capsys.readouterr()
+    assert main([str(out), f"fast={tmp_path / 'a.csv'}", f"slow={tmp_path / 'b.csv'}", "--minutes", "1,2,2.5"]) == 0
     with Image.open(out) as im:
         assert im.format == "PNG", im.format
+    # fast: epochs of half a minute, scored 50, 50/3, 10 in epochs 1, 3, 5 (ending at 0.5, 1.5, 2.5
+    # minutes); slow: epochs of 2.5 minutes, so nothing by minute 2 and epoch 1's score at 2.5
+    table = capsys.readouterr().out.strip().splitlines()
+    assert table == ["| minutes of training | 1 | 2 | 2.5 |", "|---|---|---|---|",
+                     "| fast | 50.0 | 16.7 | 10.0 |", "| slow | — | — | 50.0 |"], table
+    assert main([str(out), f"slow={tmp_path / 'b.csv'}"]) == 0          # default: every whole minute
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header == "| minutes of training | " + " | ".join(str(m) for m in range(1, 13)) + " |", header
+    with pytest.raises(SystemExit):
+        main([str(out), f"fast={tmp_path / 'a.csv'}", "--minutes", "1,-2"])
+    assert "is not a comma-separated list of positive minutes" in capsys.readouterr().err
     (tmp_path / "bad.csv").write_text("epoch,frechet\n1,3\n")
     with pytest.raises(SystemExit):
         main([str(tmp_path / "x.png"), f"bad={tmp_path / 'bad.csv'}"])

@@ -22,12 +22,12 @@ HYPER = {"arch": "fc", "batch_size": 128, "lr": 2e-4, "beta1": 0.5, "beta2": 0.9
 # Each architecture's recipe, over HYPER, for a new run (a run saves the values it used).
 # None in HYPER means "not this architecture's setting" (--width, --d-width and --d-norm are the
 # DCGAN's; d_width None: D as wide as G).
-# G learns 2x faster than D in fc and 8x in dcgan, and the DCGAN's D aims at 0.9 for real images,
+# G learns 2x faster than D in fc and 16x in dcgan, and the DCGAN's D aims at 0.9 for real images,
 # has a quarter of G's channels and the faster l2 minibatch discrimination; past its 10th epoch
 # the DCGAN's rates fall linearly toward zero, a step each epoch (README, "The recipe": measured, not
 # guessed).
 ARCH_DEFAULTS = {"fc": {"lr": 4e-4, "lr_d": 2e-4}, "cgan": {},
-                 "dcgan": {"lr": 8e-4, "lr_d": 1e-4, "width": 32, "d_width": 8, "d_norm": "batch", "minibatch": True,
+                 "dcgan": {"lr": 8e-4, "lr_d": 5e-5, "width": 32, "d_width": 8, "d_norm": "batch", "minibatch": True,
                            "mbd_distance": "l2", "real_label": 0.9, "lr_hold": 10}}
 # What a checkpoint saved before an option existed was trained with: that option's old
 # behaviour, which is not always today's default (no averaging then, for instance).

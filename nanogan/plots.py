@@ -102,10 +102,16 @@ def race_points(rows):
 
 def plot_race(path, runs, title=""):
     """runs: [(label, rows)], rows a run's metrics CSV as dicts. The Fréchet distance of
-    each scored epoch (log scale) against the training minutes summed up to it, one line per run."""
+    each scored epoch (log scale) against the training minutes summed up to it, one line per run.
+    Runs whose labels agree up to their last comma ("dcgan, seed 0", "dcgan, seed 1") are one
+    recipe: they share a colour and differ in marker."""
     fig, ax = plt.subplots(figsize=(7, 3.8))
+    colours, seen = {}, {}
     for label, rows in runs:
-        ax.plot(*race_points(rows), "o-", ms=3, label=label)
+        group = label.rsplit(",", 1)[0]
+        colours.setdefault(group, f"C{len(colours) % 10}")
+        seen[group] = seen.get(group, -1) + 1
+        ax.plot(*race_points(rows), "-", marker="osD^v<>"[seen[group] % 7], ms=3, color=colours[group], label=label)
     ax.set_yscale("log"), ax.set_xlabel("training time (minutes)")
     ax.set_ylabel("Fréchet distance (lower is better)"), ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8), ax.set_title(title)

@@ -18,17 +18,17 @@ import time
 import numpy as np
 
 import nanogan as ng
-from nanogan import commands
+from nanogan.run import commands
 from nanogan.backend import make_rng, rng_state, set_rng_state, synchronize, to_device, to_host
-from nanogan.batches import batch_order
-from nanogan.checkpoint import check_arrays, load_checkpoint
-from nanogan.cli import parse_args, run_config
-from nanogan.datasets import load_dataset
-from nanogan.ema import EMA
+from nanogan.data.batches import batch_order
+from nanogan.run.checkpoint import check_arrays, load_checkpoint
+from nanogan.run.cli import parse_args, run_config
+from nanogan.data.datasets import load_dataset
+from nanogan.nn.ema import EMA
 from nanogan.errors import NanoganError
-from nanogan.minibatch import MinibatchDiscrimination
-from nanogan.progress import Progress
-from nanogan.rundir import RunDir
+from nanogan.nn.minibatch import MinibatchDiscrimination
+from nanogan.run.progress import Progress
+from nanogan.run.rundir import RunDir
 
 
 # --------------------------------------------------------------------------------------
@@ -42,7 +42,7 @@ def build_fc(rng, z_dim=100, minibatch=False, n_classes=0, dropout=0.3, mbd_dist
     dropout (0.3) in D so that it does not simply memorise the training digits.
     n_classes > 0 widens both inputs for a one-hot label (the conditional GAN below);
     minibatch=True adds minibatch discrimination before D's last layer (see build_dcgan),
-    with mbd_distance "l1" or "l2" between samples (nanogan/minibatch.py)."""
+    with mbd_distance "l1" or "l2" between samples (nanogan/nn/minibatch.py)."""
     G = ng.Sequential(
         ng.Dense(z_dim + n_classes, 256, rng), ng.LeakyReLU(0.2),
         ng.Dense(256, 512, rng), ng.LeakyReLU(0.2),
@@ -126,7 +126,7 @@ class GAN:
         self.opt_G = ng.Adam(self.G.parameters(), lr, betas)
         self.opt_D = ng.Adam(self.D.parameters(), lr if lr_d is None else lr_d, betas)
         self.base_lrs, self.lr_decay, self.lr_hold = (self.opt_G.lr, self.opt_D.lr), lr_decay, lr_hold
-        # ema > 0: samples come from a moving average of G's weights (nanogan/ema.py)
+        # ema > 0: samples come from a moving average of G's weights (nanogan/nn/ema.py)
         self.ema = EMA(self.G, ema, flat=self.opt_G.data) if ema else None
         self.bce = ng.BCEWithLogits()
         self.xp, self.z_dim, self.real_label = xp, z_dim, real_label
@@ -313,7 +313,7 @@ class GAN:
 
 
 def build_gan(config, rng, xp):
-    """The GAN a run's configuration describes (nanogan.config), weights drawn from rng."""
+    """The GAN a run's configuration describes (nanogan.run.config), weights drawn from rng."""
     c = config
     return GAN(c["arch"], rng, xp, c["z_dim"], c["lr"], (c["beta1"], c["beta2"]), c["real_label"], c["minibatch"],
                c["dropout"], c["lr_d"], c["ema"], c["width"], c["d_norm"], c["lr_decay"], c["mbd_distance"],
@@ -445,7 +445,7 @@ def check_finite(run, sums, epoch, when):
 
 
 # --------------------------------------------------------------------------------------
-# Using a trained generator (the commands themselves are in nanogan/commands.py)
+# Using a trained generator (the commands themselves are in nanogan/run/commands.py)
 # --------------------------------------------------------------------------------------
 
 def load_gan(path, device, ema=True):

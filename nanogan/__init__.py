@@ -5,19 +5,19 @@ dense, activations, dropout, reshape, conv, batchnorm, loss, adam; then minibatc
 (minibatch discrimination), softmax, classifier, neighbours and metrics (measuring the
 samples), galleries and walks (looking at them).
 """
-from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
-from .adam import Adam
+from .nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from .nn.adam import Adam
 from .backend import get_xp, make_rng, to_device, to_host
-from .batchnorm import BatchNorm
-from .conv import Conv2d, ConvTranspose2d
-from .dense import Dense
-from .dropout import Dropout
+from .nn.batchnorm import BatchNorm
+from .nn.conv import Conv2d, ConvTranspose2d
+from .nn.dense import Dense
+from .nn.dropout import Dropout
 from .errors import NanoganError
-from .loss import BCEWithLogits
-from .minibatch import MinibatchDiscrimination
-from .module import Module, Parameter, Sequential
-from .reshape import Flatten, Reshape
-from .softmax import SoftmaxCrossEntropy
+from .nn.loss import BCEWithLogits
+from .nn.minibatch import MinibatchDiscrimination
+from .nn.module import Module, Parameter, Sequential
+from .nn.reshape import Flatten, Reshape
+from .nn.softmax import SoftmaxCrossEntropy
 
 __all__ = ["Adam", "BCEWithLogits", "BatchNorm", "Conv2d", "ConvTranspose2d", "Dense", "Dropout",
            "Flatten", "LeakyReLU", "MinibatchDiscrimination", "Module", "NanoganError", "Parameter", "ReLU", "Reshape",

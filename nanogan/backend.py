@@ -78,7 +78,7 @@ def array_module(x):
 def new_like(x, dtype=None):
     """An uninitialised array of x's shape, laid out in memory as x is, for an operation's
     `out=`. NumPy's element-wise operations keep their input's layout on their own; CuPy's
-    allocate C order, which would undo the batch-last layout that nanogan.conv passes
+    allocate C order, which would undo the batch-last layout that nanogan.nn.conv passes
     through the layers (and cost a transposing copy at every convolution). With
     `out=new_like(x)` both keep it."""
     return array_module(x).empty_like(x, dtype=dtype)

@@ -76,8 +76,8 @@ def fake_dataset(monkeypatch, folder, name="fashion-mnist", n_train=200, n_test=
     Returns {split: (uint8 images (N, 28, 28), uint8 labels (N,))}."""
     import hashlib
 
-    from nanogan.datasets import DATASETS
-    from nanogan.idx import idx_bytes
+    from nanogan.data.datasets import DATASETS
+    from nanogan.data.idx import idx_bytes
     rng = np.random.default_rng(seed)
     digests, splits = {}, {}
     for split, (image_file, label_file) in DATASETS[name]["files"].items():

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from nanogan.backend import get_xp, make_rng, to_host
-from nanogan.batches import batches, iterate, num_batches
+from nanogan.data.batches import batches, iterate, num_batches
 from nanogan.errors import NanoganError
 from helpers import DEVICES
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from nanogan.checkpoint import FORMAT, load_checkpoint
+from nanogan.run.checkpoint import FORMAT, load_checkpoint
 from nanogan.errors import NanoganError
 from nanogan.files import read_npy, read_npz
 from runs import SMALL, assert_one_error, main, ok

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from nanogan.backend import get_xp, make_rng, to_host
-from nanogan.classifier import accuracy, features, load_classifier, make_classifier, save_classifier
-from nanogan.datasets import load_dataset
+from nanogan.eval.classifier import accuracy, features, load_classifier, make_classifier, save_classifier
+from nanogan.data.datasets import load_dataset
 from nanogan.errors import NanoganError
-from nanogan.softmax import SoftmaxCrossEntropy, log_softmax
+from nanogan.nn.softmax import SoftmaxCrossEntropy, log_softmax
 from helpers import DEVICES, assert_close, numeric_grad
 
 
@@ -65,7 +65,7 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_random_shift_moves_each_image_within_bounds():
-    from nanogan.classifier import random_shift
+    from nanogan.eval.classifier import random_shift
     x = np.full((20, 1, 28, 28), -1, dtype=np.float32)
     x[:, 0, 13, 14] = 1                                       # one lit pixel per image
     y = random_shift(x, make_rng(0), 2)
@@ -80,10 +80,10 @@ def test_the_fashion_classifier_ships_and_says_what_it_knows():
 
 
 def test_a_missing_classifier_is_one_line(tmp_path, monkeypatch):
-    from nanogan import classifier
+    from nanogan.eval import classifier
     monkeypatch.setitem(classifier.WEIGHTS, "fashion-mnist", str(tmp_path / "none.npz"))
     for dataset, says in (("fashion-mnist", "nanogan's fashion-mnist classifier is missing: .*none.npz does not "
-                                            "exist; train it with `python -m nanogan.classifier --train --dataset "
+                                            "exist; train it with `python -m nanogan.eval.classifier --train --dataset "
                                             "fashion-mnist"),
                           ("cifar", "no classifier for dataset 'cifar'; nanogan ships one for: mnist, fashion-mnist")):
         with pytest.raises(NanoganError, match=says) as e:
@@ -94,7 +94,7 @@ def test_a_missing_classifier_is_one_line(tmp_path, monkeypatch):
 def test_command_line_on_another_dataset(tmp_path, monkeypatch, capsys):
     """--dataset picks the data to train and test on, and the name is saved with the weights
     (on 200 random stand-in images: this checks the plumbing, not the accuracy)."""
-    from nanogan.classifier import main
+    from nanogan.eval.classifier import main
     from helpers import fake_dataset
     fake_dataset(monkeypatch, tmp_path)
     out = tmp_path / "c.npz"

@@ -1,4 +1,4 @@
-"""The im2col convolutions against the naive loops in nanogan.conv_reference, and their adjoints.
+"""The im2col convolutions against the naive loops in nanogan.nn.conv_reference, and their adjoints.
 
 Three independent statements about the same maps:
 - forward values equal the plain loops (`conv_reference`) for random configurations;
@@ -14,8 +14,8 @@ from hypothesis import given, settings, strategies as st
 
 import nanogan as ng
 from nanogan.backend import get_xp, make_rng, to_host
-from nanogan.conv import col2im, im2col
-from nanogan.conv_reference import conv2d_naive, conv_transpose2d_naive
+from nanogan.nn.conv import col2im, im2col
+from nanogan.nn.conv_reference import conv2d_naive, conv_transpose2d_naive
 from helpers import DEVICES, assert_close
 
 F64 = np.float64
@@ -142,12 +142,12 @@ def test_batch_last_layout_passes_through_a_conv_stack(device):
     """Speed, not values: a convolution returns a view of its batch-last (C, H, W, N)
     result; the element-wise layers after it must keep that memory order, so that the
     next convolution's transpose to (C, H, W, N) copies nothing, and Flatten's
-    backward must hand the gradient back in the same order (nanogan.conv docstring).
+    backward must hand the gradient back in the same order (nanogan.nn.conv docstring).
 
     On both devices: NumPy keeps its input's memory order in element-wise results on its
     own, CuPy allocates them in C order, so the layers write into `new_like(x)` arrays
     (nanogan.backend), which keep it on both (the stand-in allocates as CuPy does)."""
-    from nanogan.conv import batch_last
+    from nanogan.nn.conv import batch_last
     xp = get_xp(device)
     rng = make_rng(0)
     stack = ng.Sequential(ng.Conv2d(2, 4, 3, rng, stride=2, padding=1), ng.BatchNorm(4),

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from nanogan.backend import get_xp, make_rng, to_device, to_host
-from nanogan.batches import iterate
+from nanogan.data.batches import iterate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -24,7 +24,7 @@ import bench  # noqa: E402
 import train  # noqa: E402
 
 SMALL = ["--limit", "128", "--batch-size", "32", "--no-progress", "--eval-every", "0"]
-# minibatch: False, or minibatch discrimination's distance (nanogan/minibatch.py)
+# minibatch: False, or minibatch discrimination's distance (nanogan/nn/minibatch.py)
 ARCHS = [("fc", False), ("fc", "l1"), ("dcgan", False), ("dcgan", "l1"), ("dcgan", "l2"), ("cgan", False), ("cgan", "l1")]
 ARCH_IDS = [f"{arch}{f'-mbd-{minibatch}' if minibatch else ''}" for arch, minibatch in ARCHS]
 
@@ -115,7 +115,7 @@ def test_ctrl_c_mid_epoch_resumes_exactly_on_cuda(arch, tmp_path, capsys, monkey
     import signal
 
     import runs
-    from nanogan.checkpoint import load_checkpoint
+    from nanogan.run.checkpoint import load_checkpoint
     real_step, calls = train.GAN.step, []
 
     def step(self, *args):
@@ -221,7 +221,7 @@ def test_bench_count():
     out = ok("--count", "--archs", "fc", "dcgan", "--batches", "16", script="bench.py")
     heads = [line for line in out.splitlines() if ", batch 16: " in line]
     assert len(heads) == 2 and all(" 0 host syncs" in h for h in heads), out
-    assert "nanogan/conv.py" in out and "host-to-device copies: " in out, out
+    assert "nanogan/nn/conv.py" in out and "host-to-device copies: " in out, out
 
 
 # --------------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def test_step_operations_stay_counted(standin, arch, minibatch):
         f"{counts['ops']} operations per step, bound {OPS[arch, minibatch]}; most: {counts.top('ops', 8)}"
 
 
-# The default recipes (nanogan.config: EMA of G for all, minibatch discrimination for the DCGAN,
+# The default recipes (nanogan.run.config: EMA of G for all, minibatch discrimination for the DCGAN,
 # with the l2 distance since it was found to be 1.2x faster on the CPU: 439 -> 460 operations)
 RECIPE_OPS = {"fc": 169, "dcgan": 460, "cgan": 180}
 
@@ -292,7 +292,7 @@ RECIPE_OPS = {"fc": 169, "dcgan": 460, "cgan": 180}
 @pytest.mark.parametrize("arch", sorted(RECIPE_OPS))
 def test_default_recipe_operations_stay_counted(standin, arch):
     """The EMA of G updates one flat array (3 operations) plus G's BatchNorm buffers."""
-    from nanogan.config import ARCH_DEFAULTS, HYPER
+    from nanogan.run.config import ARCH_DEFAULTS, HYPER
     rng = make_rng(0)
     gan = train.build_gan({**HYPER, **ARCH_DEFAULTS[arch], "arch": arch}, rng, standin)
     x, y = batch(arch, 16, standin)

@@ -10,10 +10,10 @@ import shutil
 import numpy as np
 import pytest
 
-from nanogan import datasets
-from nanogan.datasets import DATASETS, PACKAGE_DATA, load_dataset
+from nanogan.data import datasets
+from nanogan.data.datasets import DATASETS, PACKAGE_DATA, load_dataset
 from nanogan.errors import NanoganError
-from nanogan.idx import idx_bytes
+from nanogan.data.idx import idx_bytes
 
 TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 

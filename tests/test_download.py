@@ -16,10 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from nanogan import datasets
-from nanogan.datasets import DATASETS, SPLITS, load_dataset
+from nanogan.data import datasets
+from nanogan.data.datasets import DATASETS, SPLITS, load_dataset
 from nanogan.errors import NanoganError
-from nanogan.idx import idx_bytes
+from nanogan.data.idx import idx_bytes
 
 REAL_MIRRORS = {name: spec["mirrors"] for name, spec in DATASETS.items()}  # before any patching
 

@@ -8,7 +8,7 @@ import pytest
 
 from helpers import DEVICES
 from nanogan import BatchNorm, Dense, Sequential, get_xp, make_rng, to_host
-from nanogan.ema import EMA
+from nanogan.nn.ema import EMA
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import train  # noqa: E402

@@ -20,7 +20,7 @@ import time
 import numpy as np
 import pytest
 
-from nanogan.checkpoint import load_checkpoint
+from nanogan.run.checkpoint import load_checkpoint
 from runs import ROOT, SMALL, TRAIN, assert_one_error, checkpoints_equal, main, ok
 
 # 512 images in batches of 32: 16 steps an epoch, long enough to be interrupted in
@@ -378,7 +378,7 @@ def test_a_second_process_on_the_same_run_is_refused(tmp_path, capsys):
 def test_a_second_ctrl_c_waits_for_a_save(tmp_path):
     """The second Ctrl-C stops at once, but never in the middle of writing a checkpoint
     (a new run's directory would be removed with it)."""
-    from nanogan.rundir import RunDir
+    from nanogan.run.rundir import RunDir
     run = RunDir.plan(None, default_name=str(tmp_path / "run"))
     run.saving = True
     run._request_stop(signal.SIGINT, None)

@@ -2,7 +2,7 @@
 import numpy as np
 from PIL import Image
 
-from nanogan.galleries import most_and_least_sure, pair_tiles, save_gallery, save_pairs
+from nanogan.eval.galleries import most_and_least_sure, pair_tiles, save_gallery, save_pairs
 
 
 def test_most_and_least_sure():

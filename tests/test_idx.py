@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
 from nanogan.errors import NanoganError
-from nanogan.idx import idx_bytes, parse_idx, read_idx, write_idx
+from nanogan.data.idx import idx_bytes, parse_idx, read_idx, write_idx
 
 uint8_arrays = arrays(np.uint8, array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=6))
 

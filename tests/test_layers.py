@@ -23,7 +23,7 @@ def rand(seed, *shape):
 @pytest.mark.parametrize("device", DEVICES)
 @SETTINGS
 @given(n=st.integers(1, 4), i=st.integers(1, 6), o=st.integers(1, 5),
-       init=st.sampled_from(ng.init.INITS), seed=st.integers(0, 2**16))
+       init=st.sampled_from(ng.nn.init.INITS), seed=st.integers(0, 2**16))
 def test_dense(device, n, i, o, init, seed):
     xp = get_xp(device)
     layer = ng.Dense(i, o, make_rng(seed), init=init, dtype=F64).to(xp)

@@ -15,8 +15,8 @@ import sys
 import numpy as np
 
 from nanogan.backend import make_rng
-from nanogan.batches import iterate
-from nanogan.datasets import load_dataset
+from nanogan.data.batches import iterate
+from nanogan.data.datasets import load_dataset
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import train  # noqa: E402

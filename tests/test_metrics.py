@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from nanogan.metrics import (as_images, class_coverage, classifier_score, conditional_accuracy,
+from nanogan.eval.metrics import (as_images, class_coverage, classifier_score, conditional_accuracy,
                              frechet_distance, gaussian_stats)
 
 
@@ -92,8 +92,8 @@ def test_evaluate_plumbing():
     """evaluate() on uint8 and float inputs with given reference statistics (an untrained
     classifier suffices: this checks shapes and keys, not quality)."""
     from nanogan.backend import make_rng
-    from nanogan.classifier import make_classifier
-    from nanogan.metrics import evaluate
+    from nanogan.eval.classifier import make_classifier
+    from nanogan.eval.metrics import evaluate
     model = make_classifier(make_rng(0)).eval()
     rng = np.random.default_rng(0)
     u8 = rng.integers(0, 256, (40, 28, 28)).astype(np.uint8)
@@ -116,14 +116,14 @@ def test_evaluate_plumbing():
 def fashion(monkeypatch, tmp_path):
     """A fake Fashion-MNIST of 200 training and 100 test images, and an empty cache of real
     features (a cached view of the real files must not leak into these tests, nor out)."""
-    from nanogan import metrics
+    from nanogan.eval import metrics
     from helpers import fake_dataset
     monkeypatch.setattr(metrics, "_cache", {})
     return fake_dataset(monkeypatch, tmp_path)
 
 
 def test_evaluate_test_images_against_themselves(fashion):
-    from nanogan.metrics import evaluate
+    from nanogan.eval.metrics import evaluate
     test_images, _ = fashion["test"]
     out = evaluate(test_images, dataset="fashion-mnist")         # the Fashion classifier, loaded by default
     assert (out["precision"], out["recall"]) == (1.0, 1.0), (out["precision"], out["recall"])
@@ -133,16 +133,16 @@ def test_evaluate_test_images_against_themselves(fashion):
 
 
 def test_a_classifier_judges_only_its_own_dataset(fashion):
-    from nanogan.classifier import load_classifier
+    from nanogan.eval.classifier import load_classifier
     from nanogan.errors import NanoganError
-    from nanogan.metrics import evaluate
+    from nanogan.eval.metrics import evaluate
     with pytest.raises(NanoganError, match="trained on mnist, so it cannot judge fashion-mnist") as e:
         evaluate(fashion["test"][0], load_classifier(), dataset="fashion-mnist")
     assert "\n" not in str(e.value)
 
 
 def test_memorisation_of_copies_and_of_unseen_images(fashion):
-    from nanogan.metrics import memorisation
+    from nanogan.eval.metrics import memorisation
     train_images, test_images = fashion["train"][0], fashion["test"][0]
     copies = train_images[[5, 17, 17, 199]]
     scores, nearest = memorisation(copies, dataset="fashion-mnist")
@@ -159,7 +159,7 @@ def test_memorisation_of_copies_and_of_unseen_images(fashion):
 
 
 def test_nearest_training_in_a_subset_indexes_the_whole_split(fashion):
-    from nanogan.metrics import _subset, nearest_training
+    from nanogan.eval.metrics import _subset, nearest_training
     subset = _subset(200, 50, seed=3)
     assert len(subset) == 50 and (np.diff(subset) > 0).all()
     distances, index = nearest_training(fashion["train"][0][subset[:10]], dataset="fashion-mnist",
@@ -169,7 +169,7 @@ def test_nearest_training_in_a_subset_indexes_the_whole_split(fashion):
 
 
 def test_real_floor_on_a_dataset(fashion):
-    from nanogan.metrics import real_floor
+    from nanogan.eval.metrics import real_floor
     floor = real_floor(n=150, dataset="fashion-mnist")
     assert 0 <= floor["precision_train_vs_test"] <= 1 and 0 <= floor["recall_train_vs_test"] <= 1
     assert floor["frechet_train_vs_test"] > 0 and sum(floor["test"]["counts"]) == 100
@@ -177,8 +177,8 @@ def test_real_floor_on_a_dataset(fashion):
 
 def test_too_few_samples_is_one_line():
     from nanogan.backend import make_rng
-    from nanogan.classifier import make_classifier
+    from nanogan.eval.classifier import make_classifier
     from nanogan.errors import NanoganError
-    from nanogan.metrics import evaluate
+    from nanogan.eval.metrics import evaluate
     with pytest.raises(NanoganError, match="needs at least 4 samples .* got 3"):
         evaluate(np.zeros((3, 28, 28), np.uint8), make_classifier(make_rng(0)).eval())

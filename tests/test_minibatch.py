@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from nanogan.backend import get_xp, make_rng, to_host
-from nanogan.minibatch import EPS, MinibatchDiscrimination, euclidean_features, minibatch_features
+from nanogan.nn.minibatch import EPS, MinibatchDiscrimination, euclidean_features, minibatch_features
 from helpers import DEVICES, check_gradients
 
 F64 = np.float64

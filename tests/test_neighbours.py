@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from nanogan.neighbours import copy_statistics, knn_radii, nearest_neighbours, precision_recall, squared_distances
+from nanogan.eval.neighbours import copy_statistics, knn_radii, nearest_neighbours, precision_recall, squared_distances
 
 
 def line(*xs):

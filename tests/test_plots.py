@@ -5,7 +5,7 @@ import json
 import pytest
 from PIL import Image
 
-from nanogan.plots import main
+from nanogan.eval.plots import main
 
 
 def write(path, counts):
@@ -90,7 +90,7 @@ def curve_rows(with_pr):
 
 @pytest.mark.parametrize("with_pr", [True, False])
 def test_quality_panel_draws_precision_and_recall_where_scored(tmp_path, monkeypatch, with_pr):
-    from nanogan import plots
+    from nanogan.eval import plots
     drawn = []
     monkeypatch.setattr(plots.plt, "close", drawn.append)       # keep the figure to look inside it
     plots.plot_curves(tmp_path / "c.png", curve_rows(with_pr), "t")

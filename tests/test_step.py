@@ -11,7 +11,7 @@ import pytest
 
 import nanogan as ng
 from nanogan.backend import make_rng
-from nanogan.minibatch import MinibatchDiscrimination
+from nanogan.nn.minibatch import MinibatchDiscrimination
 from helpers import assert_close
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

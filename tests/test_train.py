@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nanogan.checkpoint import load_checkpoint
+from nanogan.run.checkpoint import load_checkpoint
 
 from runs import SMALL, checkpoints_equal, expect_error, ok, run  # noqa: F401
 
@@ -280,7 +280,7 @@ def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     """A new run takes its architecture's defaults (config.ARCH_DEFAULTS) and saves them:
     the DCGAN has minibatch discrimination unless --no-minibatch-disc; fc has no DCGAN settings;
     G learns 2x faster than D in fc and 16x in dcgan, the cgan keeps one learning rate."""
-    from nanogan.cli import parse_args, run_config
+    from nanogan.run.cli import parse_args, run_config
     import train
     config = lambda *argv: run_config(parse_args(list(argv), train.ARCHS), None)  # noqa: E731
     dcgan, fc = config("--arch", "dcgan"), config("--arch", "fc")

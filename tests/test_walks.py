@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from nanogan.walks import label_walks, latent_walks, lerp, random_walks, slerp
+from nanogan.eval.walks import label_walks, latent_walks, lerp, random_walks, slerp
 
 
 @pytest.mark.parametrize("method", ["slerp", "lerp"])

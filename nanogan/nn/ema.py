@@ -4,7 +4,7 @@ import copy
 
 import numpy as np
 
-from .backend import array_module, to_device, to_host
+from ..backend import array_module, to_device, to_host
 from .module import flatten
 
 

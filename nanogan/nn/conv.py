@@ -35,12 +35,12 @@ convolution's copy into its padded buffer then reads memory in order, and
 `_as_rows` (ConvTranspose2d's forward, both backward passes) copies nothing.
 Flatten's backward keeps the order too. Correctness never depends on this, only speed.
 
-`nanogan.conv_reference` holds the same two layers as plain loops; the tests
+`nanogan.nn.conv_reference` holds the same two layers as plain loops; the tests
 check these against it.
 """
 import numpy as np
 
-from .backend import array_module
+from ..backend import array_module
 from .init import init_weight
 from .module import Module, Parameter
 

@@ -8,7 +8,7 @@ gradient then pushes the generator's samples apart.
 """
 import numpy as np
 
-from .backend import array_module
+from ..backend import array_module
 from .init import init_weight
 from .module import Module, Parameter
 

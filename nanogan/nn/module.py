@@ -15,7 +15,7 @@ optimizer does to them: see `flatten` for why.
 """
 import numpy as np
 
-from .backend import array_module, to_device
+from ..backend import array_module, to_device
 
 
 class Parameter:

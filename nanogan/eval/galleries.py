@@ -5,11 +5,11 @@ A classifier score or a copy ratio is easier to trust after looking at its extre
 The samples whose class the classifier is surest of show what the generator does best;
 the least sure ones show its failures (strokes that are no digit, or two digits at
 once), which a mean hides. And a sample drawn beside its nearest training image
-(nanogan.metrics.nearest_training) shows at a glance whether "near" means "copied".
+(nanogan.eval.metrics.nearest_training) shows at a glance whether "near" means "copied".
 """
 import numpy as np
 
-from .backend import to_host
+from ..backend import to_host
 from .images import grid, save_png, to_uint8
 
 BACKGROUND = 40  # the grey of images.grid's borders
@@ -24,7 +24,7 @@ def _uint8(images):
 def most_and_least_sure(probs, n=64):
     """The samples the classifier is surest and least sure of, by max_y p(y|x).
 
-    probs: class probabilities (N, K), as nanogan.classifier.features returns them.
+    probs: class probabilities (N, K), as nanogan.eval.classifier.features returns them.
     Returns (surest, least sure): two int64 arrays of min(n, N) indices, the surest
     first in the one and the least sure first in the other (ties in index order).
     """
@@ -50,7 +50,7 @@ def save_pairs(path, samples, train_images, nearest_index, order=None, n=32, nco
     """A PNG of samples (left) beside their nearest training images (right), `ncols` pairs a row.
 
     samples, train_images: uint8 (N, 28, 28) or floats in [-1, 1]; nearest_index: int (N,),
-    each sample's neighbour in train_images (nanogan.metrics.nearest_training). order: the
+    each sample's neighbour in train_images (nanogan.eval.metrics.nearest_training). order: the
     samples to show, in order (default the first n); np.argsort(distances) shows the
     closest pairs first, the place to look for copies.
     """

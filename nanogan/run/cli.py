@@ -11,9 +11,9 @@ import argparse
 import os
 
 from .config import ARCH_DEFAULTS, D_NORMS, DEFAULT_EPOCHS, HYPER, MBD_DISTANCES, RUN_OPTIONS, check_combination, check_value, flag
-from .datasets import DATASETS
-from .errors import NanoganError
-from .files import check_output_file, check_writable_dir
+from ..data.datasets import DATASETS
+from ..errors import NanoganError
+from ..files import check_output_file, check_writable_dir
 
 MAX_SAMPLES = {"sample": 1_000_000, "evaluate": 100_000}
 MIN_SAMPLES = {"sample": 1, "evaluate": 4}  # precision and recall need each sample's 3 nearest others  # uint8 digits: 784 MB; float features: bounded

@@ -3,7 +3,7 @@ checked entry by entry before anything is built from them.
 
 Layout (every entry a NumPy array; strings are 0-d unicode arrays):
     format     "nanogan-checkpoint-2"
-    config     the run's configuration as JSON (nanogan.config)
+    config     the run's configuration as JSON (nanogan.run.config)
     epoch      int64: epochs completed
     step       int64: steps done into epoch + 1 (0 at an epoch's end, more after Ctrl-C mid-epoch)
     rng        the run's random generator's state as JSON, at this moment
@@ -27,10 +27,10 @@ import math
 
 import numpy as np
 
-from .backend import make_rng, set_rng_state
+from ..backend import make_rng, set_rng_state
 from .config import RUN_OPTIONS, check_config, fill_legacy
-from .errors import NanoganError
-from .files import atomic_open, read_npz
+from ..errors import NanoganError
+from ..files import atomic_open, read_npz
 
 FORMAT = "nanogan-checkpoint-2"
 OLD_FORMATS = ("nanogan-checkpoint-1",)

@@ -1,7 +1,7 @@
 """Convolution and transposed convolution as plain loops: slow, obvious, and the
-reference the fast im2col layers in `nanogan.conv` are tested against.
+reference the fast im2col layers in `nanogan.nn.conv` are tested against.
 
-Shapes as in nanogan.conv: x (N, C, H, W); Conv2d weights (F, C, k, k);
+Shapes as in nanogan.nn.conv: x (N, C, H, W); Conv2d weights (F, C, k, k);
 ConvTranspose2d weights (C, F, k, k). NumPy only.
 """
 import numpy as np

@@ -1,5 +1,5 @@
 """Binary cross-entropy on logits, the GAN loss."""
-from .backend import array_module
+from ..backend import array_module
 
 
 class BCEWithLogits:

@@ -8,8 +8,8 @@ it last ran).
 """
 import math
 
-from .datasets import DATASETS
-from .errors import NanoganError
+from ..data.datasets import DATASETS
+from ..errors import NanoganError
 
 ARCHS = ("cgan", "dcgan", "fc")  # built by train.py's ARCHS
 DEVICES = ("cpu", "cuda")
@@ -35,7 +35,7 @@ LEGACY = {"dropout": None, "lr_d": None, "lr_decay": 1.0, "ema": 0.0, "width": N
           "mbd_distance": "l1", "d_width": None, "lr_hold": None}
 LEGACY_ARCH = {"dcgan": {"width": 64, "d_norm": "batch"}}
 D_NORMS = ("batch", "none")
-MBD_DISTANCES = ("l1", "l2")  # nanogan/minibatch.py: FEATURES
+MBD_DISTANCES = ("l1", "l2")  # nanogan/nn/minibatch.py: FEATURES
 # How a run is watched and kept, not what it computes: saved with the run, and taken from
 # the checkpoint on resume unless given again.
 RUN_OPTIONS = {"eval_every": 1, "eval_samples": 2000, "save_every": 0}

@@ -1,7 +1,7 @@
 """Adam (Kingma & Ba 2015, Algorithm 1), on one flat array per network."""
 import numpy as np
 
-from .backend import array_module, to_device, to_host
+from ..backend import array_module, to_device, to_host
 from .module import flatten
 
 

@@ -1,7 +1,7 @@
 """Layers that only change shape: their backward undoes the reshape."""
 import numpy as np
 
-from .backend import array_module
+from ..backend import array_module
 from .module import Module
 
 
@@ -31,7 +31,7 @@ class Flatten(Module):
     """(N, C, H, W) -> (N, C*H*W), or any (N, ...) -> (N, prod(...)).
 
     The input may be a transposed view (a convolution's output is a view of a
-    (C, H, W, N) buffer, see nanogan.conv); reshape then copies it into row order.
+    (C, H, W, N) buffer, see nanogan.nn.conv); reshape then copies it into row order.
     Backward hands the gradient back in the memory order the input had, so that
     the element-wise layers below multiply arrays of one layout (mixing two layouts
     made each of them ~3x slower) and the convolution below needs no transpose."""

@@ -8,8 +8,8 @@ there in one copy (`batch_order`); `iterate` moves one batch's indices at a time
 """
 import numpy as np
 
-from .backend import array_module, to_device
-from .errors import NanoganError
+from ..backend import array_module, to_device
+from ..errors import NanoganError
 
 
 def num_batches(n, batch_size, drop_last=True):

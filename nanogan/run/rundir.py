@@ -40,8 +40,8 @@ import sys
 import numpy as np
 
 from .checkpoint import check_history, first_non_finite, save_checkpoint
-from .errors import NanoganError
-from .files import atomic_open, check_writable_dir, remove_stale_parts
+from ..errors import NanoganError
+from ..files import atomic_open, check_writable_dir, remove_stale_parts
 
 CHECKPOINT = "checkpoint.npz"
 LOCK = ".nanogan.lock"
@@ -284,7 +284,7 @@ class RunDir:
             w.writerows(history)
 
     def write_grid(self, epoch, picture):
-        from .images import save_png
+        from ..eval.images import save_png
         with self.writing(f"samples/epoch_{epoch:03d}.png"):
             save_png(os.path.join(self.path, "samples", f"epoch_{epoch:03d}.png"), picture)
 
@@ -293,7 +293,7 @@ class RunDir:
         grids are read; one that cannot be read is left out with a warning."""
         from PIL import Image
 
-        from .images import save_gif
+        from ..eval.images import save_gif
         folder = os.path.join(self.path, "samples")
         frames = []
         for name in sorted(os.listdir(folder)):
@@ -311,7 +311,7 @@ class RunDir:
                 save_gif(os.path.join(self.path, "training.gif"), frames)
 
     def write_curves(self, history, title):
-        from .plots import plot_curves
+        from ..eval.plots import plot_curves
         with self.writing("curves.png"):
             plot_curves(os.path.join(self.path, "curves.png"), history, title)
 

@@ -1,7 +1,7 @@
 """Batch normalisation (Ioffe & Szegedy 2015) for dense (N, C) and conv (N, C, H, W) features."""
 import numpy as np
 
-from .backend import array_module, new_like
+from ..backend import array_module, new_like
 from .module import Module, Parameter
 
 
@@ -80,7 +80,7 @@ class BatchNorm(Module):
             return xp.multiply(dy, scale, out=new_like(self.xhat))
         M = dy.size // self.C
         # dx = scale * (dy - (dbeta + xhat dgamma) / M), built negated in one buffer shaped
-        # like xhat, so that it keeps x's memory layout (see nanogan.conv)
+        # like xhat, so that it keeps x's memory layout (see nanogan.nn.conv)
         dx = xp.multiply(self.xhat, dgamma.reshape(shape) / M, out=new_like(self.xhat))
         dx -= dy
         dx += dbeta.reshape(shape) / M

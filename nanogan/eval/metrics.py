@@ -1,7 +1,7 @@
 """How good are the generated digits? Numbers computed with the dataset's classifier.
 
 Each metric reads the classifier's view of a set of samples: the 128-d
-penultimate features f(x) and the class probabilities p(y|x) (nanogan.classifier;
+penultimate features f(x) and the class probabilities p(y|x) (nanogan.eval.classifier;
 one classifier per dataset, MNIST or Fashion-MNIST, and the real images are that
 dataset's 10,000 test images).
 
@@ -24,7 +24,7 @@ dataset's 10,000 test images).
   shows up here first.
 - Conditional accuracy, for a class-conditional generator: the fraction of samples
   that the classifier assigns to the digit they were asked to be.
-- Precision and recall (Kynkäänniemi et al. 2019; nanogan.neighbours): the share of
+- Precision and recall (Kynkäänniemi et al. 2019; nanogan.eval.neighbours): the share of
   samples that fall within the real features' k-nearest-neighbour balls (do they look
   real?) and the share of real features within the samples' balls (is the real
   variety reached?). The Fréchet distance mixes the two.
@@ -34,16 +34,16 @@ dataset's 10,000 test images).
 
 Everything is computed on the host in float64: the sets are small (10,000 x 128)
 and the matrix square root wants the precision; the distances are computed in blocks
-of bounded size (nanogan.neighbours).
+of bounded size (nanogan.eval.neighbours).
 """
 import argparse
 
 import numpy as np
 
-from .backend import to_host
+from ..backend import to_host
 from .classifier import features, load_classifier
-from .datasets import DATASETS, load_dataset
-from .errors import NanoganError
+from ..data.datasets import DATASETS, load_dataset
+from ..errors import NanoganError
 from .neighbours import copy_statistics, knn_radii, nearest_neighbours, precision_recall
 
 MIN_SHARE = 0.05  # a digit "is covered" when it holds at least this share of the samples
@@ -188,7 +188,7 @@ def evaluate(samples, classifier=None, reference_stats=None, labels=None, datase
     labels: the digits a conditional generator was asked for, (N,), if any.
     Returns {"frechet", "classifier_score", "entropy", "covered", "top_share", "counts",
     "precision", "recall"} and, with labels, "conditional_accuracy". Precision and recall
-    depend on N (nanogan.neighbours): compare runs scored on equally many samples.
+    depend on N (nanogan.eval.neighbours): compare runs scored on equally many samples.
     They add about 2 s to an evaluation of 10,000 samples and 0.35 s at 2,000 (2 shared
     CPU cores; the test images' radii, 1.5 s, once per process).
     """
@@ -247,7 +247,7 @@ def nearest_training(samples, classifier=None, dataset="mnist", space="features"
 
 
 def memorisation(samples, classifier=None, dataset="mnist", spaces=SPACES, train_subset=None, seed=0):
-    """Do the samples copy training images? (nanogan.neighbours, part 2.)
+    """Do the samples copy training images? (nanogan.eval.neighbours, part 2.)
 
     For each space in `spaces`, each sample's distance to its nearest training image
     (nearest_training) against the same distance for the real test images, which nobody
@@ -295,7 +295,7 @@ def real_floor(classifier=None, n=10_000, seed=0, dataset="mnist"):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m nanogan.metrics",
+    p = argparse.ArgumentParser(prog="python -m nanogan.eval.metrics",
                                 description="Print the real-data floor of the metrics.")
     p.add_argument("--classifier", default=None, help="weights (.npz); default: the shipped ones for --dataset")
     p.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")

@@ -6,7 +6,7 @@ Where the files come from, first match wins:
 
 1. `data_dir` if given, else the environment variable NANOGAN_DATA_DIR if set;
    files missing there are downloaded into it.
-2. Otherwise the copy shipped inside the package (MNIST, nanogan/_data/mnist), or
+2. Otherwise the copy shipped inside the package (MNIST, nanogan/data/mnist), or
    the one Debian's `dataset-fashion-mnist` installs (/usr/share/datasets/fashion-mnist),
    then the download cache ~/.cache/nanogan/<dataset>, which is where downloads go.
 
@@ -33,10 +33,10 @@ from http.client import HTTPException
 import numpy as np
 
 from . import idx
-from .errors import NanoganError
-from .files import atomic_open
+from ..errors import NanoganError
+from ..files import atomic_open
 
-PACKAGE_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_data", "mnist")
+PACKAGE_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mnist")
 ENV_VAR = "NANOGAN_DATA_DIR"
 TIMEOUT = 30.0                 # seconds a mirror may stay silent before we try the next one
 MAX_DOWNLOAD = 100 * 2**20     # the largest file is 30 MB; a mirror sending more is broken

@@ -24,7 +24,7 @@ import zlib
 
 import numpy as np
 
-from .errors import NanoganError
+from ..errors import NanoganError
 
 GZIP_MAGIC = b"\x1f\x8b"
 UBYTE = 0x08

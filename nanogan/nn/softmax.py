@@ -1,7 +1,7 @@
-"""Softmax cross-entropy on logits, the loss of the MNIST classifier (nanogan.classifier)."""
+"""Softmax cross-entropy on logits, the loss of the MNIST classifier (nanogan.eval.classifier)."""
 import numpy as np
 
-from .backend import array_module
+from ..backend import array_module
 
 
 def log_softmax(z):

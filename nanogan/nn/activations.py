@@ -7,7 +7,7 @@ every new array is made with `out=new_like(...)` (see backend.new_like).
 """
 import numpy as np
 
-from .backend import array_module, new_like
+from ..backend import array_module, new_like
 from .module import Module
 
 

@@ -1,6 +1,6 @@
 """An MNIST (or Fashion-MNIST) classifier built from nanogan's own layers: the judge of the GANs' samples.
 
-The metrics (nanogan.metrics) need a network that knows what digits look like:
+The metrics (nanogan.eval.metrics) need a network that knows what digits look like:
 its 128-d penultimate features are the space in which the Fréchet distance
 compares generated and real digits, and its class probabilities give the
 classifier score, the class coverage and the conditional accuracy. It plays the
@@ -17,10 +17,10 @@ epochs (learning rate halved after each) reach 99.26% on the 10,000 test digits
 (1425 s on 2 busy CPU cores). Four epochs with shifts of up to 2 pixels stopped
 at 98.95% (still underfitting); without shifts the network fits the training set
 (loss 0.012) and stops at 98.96%; without batch normalisation, at 98.7% after
-three epochs. The trained weights ship as nanogan/_data/classifier.npz:
+three epochs. The trained weights ship as nanogan/eval/classifier.npz:
 
-    python -m nanogan.classifier --train --epochs 6 --shift 1 --seed 0 --out nanogan/_data/classifier.npz
-    python -m nanogan.classifier                 # accuracy of the shipped weights
+    python -m nanogan.eval.classifier --train --epochs 6 --shift 1 --seed 0 --out nanogan/eval/classifier.npz
+    python -m nanogan.eval.classifier                 # accuracy of the shipped weights
 
 Fashion-MNIST's ten kinds of clothing have the same format, so the same network and
 recipe judge a GAN trained with --dataset fashion-mnist. It reaches 90.75% on the
@@ -29,10 +29,10 @@ time); the task is harder (shirts, T-shirts, pullovers and coats look alike) and
 small network stops far from fitting it (training loss 0.25). Without shifts it reaches
 90.90% (205 s, loss 0.14), and ten epochs with shifts 90.84%: the decaying learning
 rate has all but stopped the training by then. The shifted six-epoch weights ship as
-nanogan/_data/classifier-fashion-mnist.npz, where --out defaults to for this dataset:
+nanogan/eval/classifier-fashion-mnist.npz, where --out defaults to for this dataset:
 
-    python -m nanogan.classifier --train --dataset fashion-mnist --epochs 6 --shift 1 --seed 0
-    python -m nanogan.classifier --dataset fashion-mnist
+    python -m nanogan.eval.classifier --train --dataset fashion-mnist --epochs 6 --shift 1 --seed 0
+    python -m nanogan.eval.classifier --dataset fashion-mnist
 """
 import argparse
 import os
@@ -40,23 +40,23 @@ import time
 
 import numpy as np
 
-from .activations import ReLU
-from .adam import Adam
-from .backend import array_module, make_rng, to_device, to_host
-from .batches import iterate
-from .batchnorm import BatchNorm
-from .conv import Conv2d
-from .datasets import load_dataset
-from .dense import Dense
-from .errors import NanoganError
-from .files import atomic_open
-from .module import Sequential
-from .reshape import Flatten
-from .softmax import SoftmaxCrossEntropy, log_softmax
+from ..nn.activations import ReLU
+from ..nn.adam import Adam
+from ..backend import array_module, make_rng, to_device, to_host
+from ..data.batches import iterate
+from ..nn.batchnorm import BatchNorm
+from ..nn.conv import Conv2d
+from ..data.datasets import load_dataset
+from ..nn.dense import Dense
+from ..errors import NanoganError
+from ..files import atomic_open
+from ..nn.module import Sequential
+from ..nn.reshape import Flatten
+from ..nn.softmax import SoftmaxCrossEntropy, log_softmax
 
 FORMAT = "nanogan-classifier-1"
-_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_data")
-# The shipped weights, one file per dataset the judge knows (nanogan.datasets.DATASETS).
+_DATA = os.path.dirname(os.path.abspath(__file__))
+# The shipped weights, one file per dataset the judge knows (nanogan.data.datasets.DATASETS).
 WEIGHTS = {"mnist": os.path.join(_DATA, "classifier.npz"),
            "fashion-mnist": os.path.join(_DATA, "classifier-fashion-mnist.npz")}
 DEFAULT_PATH = WEIGHTS["mnist"]
@@ -133,7 +133,7 @@ def load_classifier(path=None, xp=np, dataset="mnist"):
             arrays = {k: z[k] for k in z.files}
     except FileNotFoundError:
         raise NanoganError(f"{whose} is missing: {path} does not exist; train it with "
-                           f"`python -m nanogan.classifier --train --dataset {dataset} --out {path}`.") from None
+                           f"`python -m nanogan.eval.classifier --train --dataset {dataset} --out {path}`.") from None
     if arrays.get("format", np.array("")).item() != FORMAT:
         raise NanoganError(f"{path} is not a nanogan classifier (no '{FORMAT}' marker).")
     model = make_classifier(make_rng(0))  # weights are overwritten; the seed does not matter
@@ -192,7 +192,7 @@ def train(epochs=4, seed=0, batch_size=128, lr=1e-3, decay=0.5, shift=0, xp=np, 
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m nanogan.classifier", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m nanogan.eval.classifier", description=__doc__.split("\n")[0])
     p.add_argument("--train", action="store_true", help="train a classifier and save it to --out")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)

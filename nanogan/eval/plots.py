@@ -1,11 +1,11 @@
 """Training curves from the per-epoch metrics, and class-coverage bars (matplotlib, no screen needed).
 
-    python -m nanogan.plots coverage.png "plain=plain.json" "minibatch disc.=mbd.json"
+    python -m nanogan.eval.plots coverage.png "plain=plain.json" "minibatch disc.=mbd.json"
 
 draws the predicted-digit shares of several runs side by side, from the JSON files that
 `python train.py --evaluate CKPT --eval-json FILE` writes, and
 
-    python -m nanogan.plots race.png "fc=runs/fc/metrics.csv" "dcgan=runs/dcgan/metrics.csv"
+    python -m nanogan.eval.plots race.png "fc=runs/fc/metrics.csv" "dcgan=runs/dcgan/metrics.csv"
 
 draws each run's Fréchet distance (scored during training) against its training time, from
 the runs' metrics.csv: which GAN is better after the same minutes, not the same epochs. It
@@ -21,7 +21,7 @@ import matplotlib
 matplotlib.use("Agg")  # draw to files only; works on a machine with no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .files import atomic_open  # noqa: E402
+from ..files import atomic_open  # noqa: E402
 from .metrics import MIN_SHARE  # noqa: E402
 
 
@@ -168,7 +168,7 @@ def _minutes(text):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m nanogan.plots",
+    p = argparse.ArgumentParser(prog="python -m nanogan.eval.plots",
                                 description="Bar chart of the predicted-digit shares of evaluated runs "
                                 "(FILE.json), or their Fréchet distance against training time (FILE.csv).")
     p.add_argument("out", help="PNG to write")

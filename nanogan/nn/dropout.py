@@ -1,7 +1,7 @@
 """Inverted dropout."""
 import numpy as np
 
-from .backend import array_module, to_device
+from ..backend import array_module, to_device
 from .module import Module
 
 

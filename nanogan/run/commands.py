@@ -11,11 +11,11 @@ import time
 
 import numpy as np
 
-from .backend import make_rng, to_device
-from .errors import NanoganError
-from .files import atomic_open, read_npy
-from .images import grid, save_png, to_uint8
-from .metrics import evaluate
+from ..backend import make_rng, to_device
+from ..errors import NanoganError
+from ..files import atomic_open, read_npy
+from ..eval.images import grid, save_png, to_uint8
+from ..eval.metrics import evaluate
 
 CHUNK = 10_000  # samples per pass through G: bounded device memory for any --num-samples
 
@@ -49,14 +49,14 @@ def grid_picture(gan, inputs):
 
 def classifier_on(xp, dataset, _loaded={}):
     """The classifier of `dataset` on the array module xp, loaded once per process."""
-    from .classifier import load_classifier
+    from ..eval.classifier import load_classifier
     if (xp, dataset) not in _loaded:
         _loaded[xp, dataset] = load_classifier(xp=xp, dataset=dataset)
     return _loaded[xp, dataset]
 
 
 def score(gan, n, seed, dataset):
-    """The classifier's metrics (nanogan.metrics) on n fresh samples. The noise comes from a
+    """The classifier's metrics (nanogan.eval.metrics) on n fresh samples. The noise comes from a
     generator of its own, never the run's, so evaluating leaves a run's stream untouched."""
     samples, y = draw(gan, n, make_rng([seed, 2]))
     return evaluate(samples, classifier_on(gan.xp, dataset), labels=y, dataset=dataset)
@@ -92,9 +92,9 @@ def evaluate_command(args, gan=None, dataset="mnist"):
     """--evaluate: score a generator (gan) or the uint8 samples in args.evaluate (.npy) with
     the classifier of `dataset`, check them for copies of training images (against
     --copy-check training images), print a table and JSON, and draw the figures."""
-    from .classifier import features
-    from .galleries import most_and_least_sure, save_gallery, save_pairs
-    from .metrics import as_images, memorisation
+    from ..eval.classifier import features
+    from ..eval.galleries import most_and_least_sure, save_gallery, save_pairs
+    from ..eval.metrics import as_images, memorisation
     t0 = time.perf_counter()
     labels = None
     if gan is None:
@@ -103,7 +103,7 @@ def evaluate_command(args, gan=None, dataset="mnist"):
                 not 4 <= len(samples) <= 100_000:
             raise NanoganError(f"{args.evaluate} holds {samples.dtype} {samples.shape}; expected uint8 (N, 28, 28) "
                                "with 4 <= N <= 100000, as --sample-out FILE.npy writes.")
-        from .backend import get_xp
+        from ..backend import get_xp
         xp = get_xp(args.device)
     else:
         samples, labels = draw(gan, args.num_samples, make_rng([args.seed or 0, 2]))
@@ -115,7 +115,7 @@ def evaluate_command(args, gan=None, dataset="mnist"):
         copies, nearest = memorisation(samples, classifier, dataset, train_subset=args.copy_check)
         scores.update(copies)
     if args.figures:
-        from .datasets import load_dataset
+        from ..data.datasets import load_dataset
         os.makedirs(args.figures, exist_ok=True)
         surest, least = most_and_least_sure(features(classifier, as_images(samples))[1])
         save_gallery(os.path.join(args.figures, "surest.png"), samples, surest)
@@ -142,9 +142,9 @@ def evaluate_command(args, gan=None, dataset="mnist"):
 
 def walk_command(gan, args):
     """--walk: a grid of latent walks (DCGAN paper, sec. 6.1), one walk a row: between random
-    noise vectors (slerp or lerp, nanogan.walks), or for the conditional GAN, at fixed noise,
+    noise vectors (slerp or lerp, nanogan.eval.walks), or for the conditional GAN, at fixed noise,
     from each digit to the next (0 -> 1, ..., 9 -> 0) through soft labels."""
-    from .walks import label_walks, random_walks
+    from ..eval.walks import label_walks, random_walks
     rng = make_rng([args.seed or 0, 3])
     if gan.conditional:
         z0 = rng.standard_normal((10, gan.z_dim), dtype=np.float32)              # (10, z_dim)

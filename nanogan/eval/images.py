@@ -1,8 +1,8 @@
 """Turning generator outputs into pictures: uint8 digits, grids, PNG and GIF files."""
 import numpy as np
 
-from .backend import to_host
-from .files import atomic_open
+from ..backend import to_host
+from ..files import atomic_open
 
 
 def to_uint8(images):

@@ -7,7 +7,7 @@
     python bench.py --archs dcgan --batches 128 --profile    # time per layer instead
     python bench.py --count                                  # what a step asks of a GPU, no GPU needed
 
-For every (architecture, batch) it times `train.GAN.step`, the exact step training
+For every (architecture, batch) it times `nanogan.gan.GAN.step`, the exact step training
 runs (G forward; D forward and backward on the real and the fake batch, in one pass
 over both for the FC GAN, in two for the DCGAN, whose BatchNorm must not mix them;
 Adam on D; D forward and backward on the same fake batch into G's backward; Adam
@@ -76,7 +76,7 @@ import numpy as np  # noqa: E402
 
 import nanogan as ng  # noqa: E402
 from nanogan.backend import make_rng, synchronize, to_device  # noqa: E402
-from train import GAN  # noqa: E402
+from nanogan.gan import GAN, textbook  # noqa: E402
 
 Z_DIM, EPOCH = 100, 60000
 
@@ -116,7 +116,7 @@ def forward_flops(net, x):
 
 def step_flops(arch, batch):
     """FLOPs of one GAN.step: 3 F_G (G once, forward + backward) + 9 F_D (D on three batches)."""
-    gan = GAN(arch, make_rng(0), np)
+    gan = GAN(textbook(arch), make_rng(0), np)
     fake = gan.G.forward(np.zeros((batch, Z_DIM), dtype=np.float32))
     F_G = forward_flops(gan.G, np.zeros((batch, Z_DIM), dtype=np.float32))
     F_D = forward_flops(gan.D, fake)
@@ -124,11 +124,11 @@ def step_flops(arch, batch):
 
 
 # --------------------------------------------------------------------------------------
-# The PyTorch twin of train.GAN
+# The PyTorch twin of nanogan.gan.GAN
 # --------------------------------------------------------------------------------------
 
 def torch_nets(torch, arch):
-    """The architectures of train.build_fc / build_dcgan, in torch.nn."""
+    """The architectures of nanogan.gan.models.build_fc / build_dcgan, in torch.nn."""
     nn = torch.nn
     if arch == "fc":
         G = nn.Sequential(nn.Linear(Z_DIM, 256), nn.LeakyReLU(0.2), nn.Linear(256, 512), nn.LeakyReLU(0.2),
@@ -153,7 +153,7 @@ def torch_nets(torch, arch):
 
 
 class TorchGAN:
-    """train.GAN.step, line for line, in PyTorch eager."""
+    """nanogan.gan.GAN.step, line for line, in PyTorch eager."""
 
     def __init__(self, torch, arch, device):
         self.torch, self.device = torch, device
@@ -161,19 +161,19 @@ class TorchGAN:
         self.opt_G = torch.optim.Adam(self.G.parameters(), 2e-4, betas=(0.5, 0.999))
         self.opt_D = torch.optim.Adam(self.D.parameters(), 2e-4, betas=(0.5, 0.999))
         self.bce, self.bce_sum = torch.nn.BCEWithLogitsLoss(), torch.nn.BCEWithLogitsLoss(reduction="sum")
-        nn = torch.nn   # one pass over [real; fake] unless D has BatchNorm, as train.GAN decides
+        nn = torch.nn   # one pass over [real; fake] unless D has BatchNorm, as nanogan.gan.GAN decides
         self.joined = not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in self.D.modules())
 
     def step(self, x_real):
         torch, B = self.torch, len(x_real)
-        if getattr(self, "_B", None) != B:       # targets made once, as train.GAN.targets
+        if getattr(self, "_B", None) != B:       # targets made once, as nanogan.gan.GAN.targets
             self._B = B
             self.ones, self.zeros = torch.ones(B, 1, device=self.device), torch.zeros(B, 1, device=self.device)
             self.targets_D = torch.cat([self.ones, self.zeros])
         ones, zeros = self.ones, self.zeros
         fake = self.G(torch.randn(B, Z_DIM, device=self.device))
         self.opt_D.zero_grad()
-        if self.joined:                          # as train.GAN: one pass over [real; fake]
+        if self.joined:                          # as nanogan.gan.GAN: one pass over [real; fake]
             logits = self.D(torch.cat([x_real, fake.detach()]))
             loss_D = self.bce_sum(logits, self.targets_D) / B
             loss_D.backward()
@@ -277,7 +277,7 @@ def memory_child(side, arch, batch, device, steps=3):
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
     if side == "nanogan":
-        gan, rng = GAN(arch, make_rng(0), xp), make_rng(1)
+        gan, rng = GAN(textbook(arch), make_rng(0), xp), make_rng(1)
         x = to_device(x_np, xp)
         for _ in range(steps):
             gan.step(x, rng)
@@ -319,7 +319,7 @@ def bench_config(arch, batch, device, xp, torch, repeats, warmup):
     """Interleaved step times (seconds) for both sides: {'nanogan': [...], 'torch': [...]}."""
     x_np = input_batch(batch)
     rng = make_rng(0)
-    gan = GAN(arch, rng, xp)
+    gan = GAN(textbook(arch), rng, xp)
     x = to_device(x_np, xp)
     steps = {"nanogan": lambda: gan.step(x, rng)}
     timers = {"nanogan": Timer("nanogan", xp, torch)}
@@ -349,7 +349,7 @@ def profile_step(arch, batch, device, xp, repeats, warmup):
     step a little.
     Returns (seconds per step, {part: seconds per step})."""
     rng = make_rng(0)
-    gan = GAN(arch, rng, xp)
+    gan = GAN(textbook(arch), rng, xp)
     x = to_device(input_batch(batch), xp)
     spent = {}
 
@@ -410,7 +410,7 @@ def count_step(arch, batch, cupy):
     """The stand-in's counts (ops, syncs, h2d, h2d_bytes, by line) of one GAN.step, the
     second, so that nothing done once at the start of training counts as done every step."""
     rng = make_rng(0)
-    gan = GAN(arch, rng, cupy)
+    gan = GAN(textbook(arch), rng, cupy)
     x = to_device(input_batch(batch), cupy)
     gan.step(x, rng)
     with cupy.standin.counting() as counts:

@@ -1,5 +1,8 @@
-"""Running train.py from tests: as a subprocess (the real command line, signals, exit
-codes) or in-process through train.main (fast, for the many bad-input cases)."""
+"""Running the commands from tests: as a subprocess (the real command line, signals, exit
+codes) or in-process through nanogan.run.cli.main (fast, for the many bad-input cases).
+
+The command is train.py unless the first argument names another: `ok("sample.py", CKPT,
+"--out", FILE)`, `main(capsys, "evaluate.py", CKPT)`."""
 import os
 import subprocess
 import sys
@@ -7,17 +10,32 @@ import sys
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = ("train.py", "sample.py", "evaluate.py")
 TRAIN = os.path.join(ROOT, "train.py")
 # a run of a few steps: 128 images in batches of 32 is 4 steps an epoch
 SMALL = ["--limit", "128", "--batch-size", "32", "--no-progress", "--eval-every", "0"]
 
 sys.path.insert(0, ROOT)
+import evaluate  # noqa: E402
+import sample  # noqa: E402
 import train  # noqa: E402
+from nanogan.run import cli  # noqa: E402
+
+ENTRY = {"train.py": train.train, "sample.py": sample.run, "evaluate.py": evaluate.run}
+
+
+def _split(args):
+    """(script, its arguments as strings)."""
+    args = [str(a) for a in args]
+    if args and args[0] in SCRIPTS:
+        return args[0], args[1:]
+    return "train.py", args
 
 
 def run(*args, cwd=None, env=None):
-    """python train.py ARGS in a subprocess; returns (exit code, stdout, stderr)."""
-    p = subprocess.run([sys.executable, TRAIN, *map(str, args)], capture_output=True, text=True,
+    """python SCRIPT ARGS in a subprocess; returns (exit code, stdout, stderr)."""
+    script, argv = _split(args)
+    p = subprocess.run([sys.executable, os.path.join(ROOT, script), *argv], capture_output=True, text=True,
                        cwd=cwd or ROOT, timeout=300, env=env)
     return p.returncode, p.stdout, p.stderr
 
@@ -29,8 +47,9 @@ def ok(*args, **kw):
 
 
 def main(capsys, *args):
-    """train.main(ARGS) in this process; returns (exit code, stdout, stderr)."""
-    code = train.main([str(a) for a in args])
+    """The command in this process; returns (exit code, stdout, stderr)."""
+    script, argv = _split(args)
+    code = cli.main(ENTRY[script], argv)
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -121,13 +121,13 @@ def test_damaged_checkpoint_is_one_error_line_or_a_valid_run(good, data, capsys)
         ck = os.path.join(tmp, "checkpoint.npz")
         with open(ck, "wb") as f:
             f.write(bad)
-        for argv in (["--sample-from", ck, "--num-samples", 3, "--sample-out", os.path.join(tmp, "s.npy")],
+        for argv in (["sample.py", ck, "--num-samples", 3, "--out", os.path.join(tmp, "s.npy")],
                      ["--resume", ck, "--epochs", 2, "--out", os.path.join(tmp, "next")]):
             code, out, err = main(capsys, *argv)
             if code != 0:
                 assert_one_error(code, out, err, "")
                 assert not os.path.exists(os.path.join(tmp, "next")), f"{kind}: a failed resume left a directory"
-            elif argv[0] == "--sample-from":
+            elif argv[0] == "sample.py":
                 s = np.load(os.path.join(tmp, "s.npy"), allow_pickle=False)
                 assert s.shape == (3, 28, 28) and s.dtype == np.uint8, (kind, s.shape, s.dtype)
             else:  # a damage that left a valid checkpoint trains on from it, into a whole run
@@ -145,7 +145,7 @@ def test_unhashable_or_odd_arch_is_one_error_line(good, tmp_path, capsys, arch):
     config["arch"] = arch
     arrays["config"] = np.array(json.dumps(config))
     (tmp_path / "c.npz").write_bytes(pack(arrays))
-    assert_one_error(*main(capsys, "--sample-from", tmp_path / "c.npz", "--sample-out", tmp_path / "s.npy"),
+    assert_one_error(*main(capsys, "sample.py", tmp_path / "c.npz", "--out", tmp_path / "s.npy"),
                      "--arch must be one of")
 
 
@@ -154,7 +154,7 @@ def test_wrong_dtype_is_refused_not_cast(good, tmp_path, capsys):
     arrays = entries(raw)
     arrays["G/0.W"] = arrays["G/0.W"].astype(np.float64)
     (tmp_path / "c.npz").write_bytes(pack(arrays))
-    assert_one_error(*main(capsys, "--sample-from", tmp_path / "c.npz", "--sample-out", tmp_path / "s.npy"),
+    assert_one_error(*main(capsys, "sample.py", tmp_path / "c.npz", "--out", tmp_path / "s.npy"),
                      "G/0.W is float64 (110, 256), expected float32 (110, 256)")
 
 
@@ -178,7 +178,7 @@ def test_hand_edits_are_named(edit, says, good, tmp_path, capsys):
     arrays = entries(raw)
     edit(arrays)
     (tmp_path / "c.npz").write_bytes(pack(arrays))
-    assert_one_error(*main(capsys, "--sample-from", tmp_path / "c.npz", "--sample-out", tmp_path / "s.npy"), says)
+    assert_one_error(*main(capsys, "sample.py", tmp_path / "c.npz", "--out", tmp_path / "s.npy"), says)
 
 
 def test_format_1_checkpoints_are_still_read(good, tmp_path, capsys):

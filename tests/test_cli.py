@@ -1,6 +1,7 @@
 """Every bad command line is one `error:` line and exit status 2, found before any data is
 loaded or any file written: argparse's own errors, out-of-range values, options that
-belong to another command, and output paths that could not be written at the end."""
+belong to another command, and output paths that could not be written at the end. The
+command is train.py unless the first argument names sample.py or evaluate.py."""
 import os
 
 import numpy as np
@@ -14,7 +15,6 @@ BAD = [
     (["--nonsense"], "unrecognized arguments: --nonsense"),
     (["--epochs", "two"], "invalid int value: 'two'"),
     (["--lr"], "expected one argument"),
-    (["--digit", "11", "--sample-from", "x.npz", "--sample-out", "x.npy"], "invalid choice: 11"),
     # values out of range
     (["--seed", "-1"], "--seed must be an integer from 0"),
     (["--epochs", "0"], "--epochs must be an integer from 1"),
@@ -42,30 +42,37 @@ BAD = [
     (["--arch", "fc", "--width", "32"], "--width sets the DCGAN's layers; --arch fc has none"),
     (["--d-norm", "none"], "--d-norm sets the DCGAN's layers; --arch fc has none"),
     (["--arch", "dcgan", "--d-norm", "layer"], "invalid choice: 'layer'"),
-    (["--no-ema"], "--no-ema applies to --sample-from and --evaluate and --walk, not to training"),
-    (["--evaluate", "x.npz", "--ema", "0.9"], "--ema applies to training"),
-    (["--sample-from", "x.npz", "--sample-out", "x.npy", "--num-samples", "0"], "--num-samples must be an integer from 1"),
-    (["--sample-from", "x.npz", "--sample-out", "x.npy", "--num-samples", str(10**12)], "to 1000000"),
-    (["--evaluate", "x.npz", "--num-samples", "3"], "--num-samples must be an integer from 4"),
-    (["--evaluate", "x.npz", "--copy-check", "-1"], "--copy-check must be an integer from 0 to 60000"),
-    (["--evaluate", "x.npz", "--dataset", "cifar"], "invalid choice: 'cifar'"),
-    (["--walk", "x.npz", "--sample-out", "w.npy"], "--walk needs --sample-out FILE.png"),
-    (["--walk", "x.npz", "--sample-out", "w.png", "--walk-steps", "1"], "--walk-steps must be an integer from 2"),
-    (["--walk", "x.npz", "--sample-out", "w.png", "--num-samples", "5"], "--num-samples applies to --sample-from and --evaluate, not to --walk"),
-    (["--walk", "x.npz", "--evaluate", "y.npz"], "are different commands"),
-    (["--walk-rows", "3"], "--walk-rows applies to --walk, not to training"),
-    (["--figures", "figs"], "--figures applies to --evaluate, not to training"),
-    (["--evaluate", "x.npz", "--num-samples", str(10**9)], "to 100000"),
-    # options that belong to another command
-    (["--evaluate", "x.npz", "--sample-from", "y.npz"], "are different commands"),
-    (["--evaluate", "x.npz", "--resume", "y.npz"], "--resume applies to training, not to --evaluate"),
-    (["--sample-from", "x.npz", "--sample-out", "x.npy", "--lr", "0.1"], "--lr applies to training"),
-    (["--sample-from", "x.npz", "--sample-out", "x.npy", "--eval-json", "s.json"], "--eval-json applies to --evaluate"),
-    (["--digit", "3"], "--digit applies to --sample-from, not to training"),
-    (["--sample-out", "x.png"], "--sample-out applies to --sample-from and --walk, not to training"),
-    (["--num-samples", "10"], "--num-samples applies to"),
-    (["--evaluate", "x.npz", "--epochs", "3"], "--epochs applies to training"),
-    (["--sample-from", "x.npz", "--sample-out", "x.jpg"], "ending in .npy"),
+    # abbreviations are not guesses
+    (["--epoch", "3"], "unrecognized arguments: --epoch 3"),
+    (["--out", ""], "--out needs a path"),
+    (["--resume", ""], "--resume needs a path"),
+    # options of the other commands: each command has its own
+    (["--no-ema"], "unrecognized arguments: --no-ema"),
+    (["--figures", "figs"], "unrecognized arguments: --figures figs"),
+    (["--sample-from", "x.npz"], "--sample-from is a command of its own now: python sample.py"),
+    (["--evaluate", "x.npz"], "--evaluate is a command of its own now: python evaluate.py"),
+    (["--walk", "x.npz"], "--walk is a command of its own now: python sample.py CKPT --walk"),
+    # sample.py
+    (["sample.py", "x.npz"], "the following arguments are required: --out"),
+    (["sample.py", "x.npz", "--out", "x.npy", "--digit", "11"], "invalid choice: 11"),
+    (["sample.py", "x.npz", "--out", "x.npy", "--num-samples", "0"], "--num-samples must be an integer from 1"),
+    (["sample.py", "x.npz", "--out", "x.npy", "--num-samples", str(10**12)], "to 1000000"),
+    (["sample.py", "x.npz", "--out", "x.jpg"], "ending in .npy"),
+    (["sample.py", "x.npz", "--out", "x.npy", "--lr", "0.1"], "unrecognized arguments: --lr"),
+    (["sample.py", "x.npz", "--out", "x.npy", "--seed", "-1"], "--seed must be an integer from 0"),
+    (["sample.py", "x.npz", "--walk", "--out", "w.npy"], "--walk needs --out FILE.png"),
+    (["sample.py", "x.npz", "--walk", "--out", "w.png", "--walk-steps", "1"], "--walk-steps must be an integer from 2"),
+    (["sample.py", "x.npz", "--walk", "--out", "w.png", "--num-samples", "5"], "drop --num-samples"),
+    # evaluate.py
+    (["evaluate.py"], "the following arguments are required: CKPT|FILE.npy"),
+    (["evaluate.py", "x.npz", "--ema", "0.9"], "unrecognized arguments: --ema"),
+    (["evaluate.py", "x.npz", "--num-samples", "3"], "--num-samples must be an integer from 4"),
+    (["evaluate.py", "x.npz", "--num-samples", str(10**9)], "to 100000"),
+    (["evaluate.py", "x.npz", "--copy-check", "-1"], "--copy-check must be an integer from 0 to 60000"),
+    (["evaluate.py", "x.npz", "--dataset", "cifar"], "invalid choice: 'cifar'"),
+    (["evaluate.py", "x.npz", "--resume", "y.npz"], "unrecognized arguments: --resume"),
+    (["evaluate.py", "x.npz", "--epochs", "3"], "unrecognized arguments: --epochs"),
+    (["evaluate.py", "x.npz", "--eval-json", "s.json"], "unrecognized arguments: --eval-json"),
 ]
 
 
@@ -77,18 +84,18 @@ def test_bad_command_line(argv, must_say, tmp_path, capsys, monkeypatch):
 
 
 def test_output_paths_are_checked_before_the_work(tmp_path, capsys):
-    """A long --evaluate or --sample-from must not end in a failed write: the paths are
+    """A long evaluate.py or sample.py must not end in a failed write: the paths are
     checked first, before the checkpoint is even read."""
     missing = tmp_path / "no" / "such" / "folder"
-    assert_one_error(*main(capsys, "--evaluate", tmp_path / "x.npz", "--eval-json", missing / "s.json"),
+    assert_one_error(*main(capsys, "evaluate.py", tmp_path / "x.npz", "--json", missing / "s.json"),
                      "does not exist")
-    assert_one_error(*main(capsys, "--evaluate", tmp_path / "x.npz", "--eval-json", tmp_path), "is a directory")
-    assert_one_error(*main(capsys, "--sample-from", tmp_path / "x.npz", "--sample-out", missing / "s.png"),
+    assert_one_error(*main(capsys, "evaluate.py", tmp_path / "x.npz", "--json", tmp_path), "is a directory")
+    assert_one_error(*main(capsys, "sample.py", tmp_path / "x.npz", "--out", missing / "s.png"),
                      "does not exist")
 
 
 def test_bad_sample_files_for_evaluate(tmp_path, capsys):
-    """--evaluate FILE.npy: empty, an .npz in disguise, a pickle, text, the wrong dtype or shape."""
+    """evaluate.py FILE.npy: empty, an .npz in disguise, a pickle, text, the wrong dtype or shape."""
     (tmp_path / "empty.npy").write_bytes(b"")
     np.savez(tmp_path / "zip.npz", a=np.zeros((5, 28, 28), np.uint8))
     os.rename(tmp_path / "zip.npz", tmp_path / "zip.npy")
@@ -100,7 +107,7 @@ def test_bad_sample_files_for_evaluate(tmp_path, capsys):
     for name, says in [("empty", "corrupt"), ("zip", "corrupt"), ("pickle", "corrupt"), ("text", "corrupt"),
                        ("float", "expected uint8 (N, 28, 28)"), ("one", "4 <= N"), ("none", "4 <= N"),
                        ("missing", "does not exist")]:
-        assert_one_error(*main(capsys, "--evaluate", tmp_path / f"{name}.npy"), says)
+        assert_one_error(*main(capsys, "evaluate.py", tmp_path / f"{name}.npy"), says)
 
 
 def test_too_large_a_batch_leaves_nothing(tmp_path, capsys):

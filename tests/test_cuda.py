@@ -17,6 +17,7 @@ import pytest
 
 from nanogan.backend import get_xp, make_rng, to_device, to_host
 from nanogan.data.batches import iterate
+from nanogan.gan import GAN, recipe, textbook
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -30,7 +31,7 @@ ARCH_IDS = [f"{arch}{f'-mbd-{minibatch}' if minibatch else ''}" for arch, miniba
 
 
 def make_gan(arch, rng, xp, minibatch):
-    return train.GAN(arch, rng, xp, minibatch=bool(minibatch), mbd_distance=minibatch or "l1")
+    return GAN(textbook(arch, minibatch=bool(minibatch), mbd_distance=minibatch or "l1"), rng, xp)
 
 
 def batch(arch, B, xp):
@@ -42,6 +43,8 @@ def batch(arch, B, xp):
 def run(*args, script="train.py", code=None):
     """python SCRIPT ARGS (or python -c CODE ARGS) from the repository; returns (exit code, stdout, stderr).
     A stand-in run reaches the subprocess through PYTHONPATH (conftest.py)."""
+    if args and str(args[0]) in ("sample.py", "evaluate.py"):
+        script, args = str(args[0]), args[1:]
     cmd = [sys.executable, "-c", code] if code else [sys.executable, os.path.join(ROOT, script)]
     p = subprocess.run([*cmd, *map(str, args)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     return p.returncode, p.stdout, p.stderr
@@ -116,7 +119,7 @@ def test_ctrl_c_mid_epoch_resumes_exactly_on_cuda(arch, tmp_path, capsys, monkey
 
     import runs
     from nanogan.run.checkpoint import load_checkpoint
-    real_step, calls = train.GAN.step, []
+    real_step, calls = GAN.step, []
 
     def step(self, *args):
         out = real_step(self, *args)
@@ -128,7 +131,7 @@ def test_ctrl_c_mid_epoch_resumes_exactly_on_cuda(arch, tmp_path, capsys, monkey
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert runs.main(capsys, "--arch", arch, "--device", "cuda", "--epochs", 3, "--out", straight, *SMALL)[0] == 0
     with monkeypatch.context() as m:
-        m.setattr(train.GAN, "step", step)
+        m.setattr(GAN, "step", step)
         assert runs.main(capsys, "--arch", arch, "--device", "cuda", "--epochs", 3, "--out", split, *SMALL)[0] == 130
     ck = load_checkpoint(split / "checkpoint.npz")
     assert (ck["epoch"], ck["step"]) == (1, 2), (ck["epoch"], ck["step"])
@@ -166,18 +169,18 @@ def test_train_and_resume_exactly_on_cuda(tmp_path):
 @pytest.mark.cuda
 def test_cgan_with_evaluation_then_sample_and_evaluate_on_cuda(tmp_path):
     """cgan with minibatch discrimination, scored by the classifier on the device during
-    training; then --sample-from and --evaluate of its checkpoint on cuda."""
+    training; then sample.py and evaluate.py of its checkpoint on cuda."""
     out = tmp_path / "run"
     ok("--arch", "cgan", "--minibatch-disc", "--device", "cuda", "--epochs", 1, "--out", out,
        *SMALL[:-2], "--eval-every", 1, "--eval-samples", 50)
     with open(out / "metrics.csv", newline="") as f:
         row = list(csv.DictReader(f))[0]
     assert float(row["frechet"]) > 0 and 1 <= float(row["classifier_score"]) <= 10, row
-    ok("--sample-from", out / "checkpoint.npz", "--device", "cuda", "--digit", 3, "--num-samples", 5,
-       "--sample-out", tmp_path / "threes.npy")
+    ok("sample.py", out / "checkpoint.npz", "--device", "cuda", "--digit", 3, "--num-samples", 5,
+       "--out", tmp_path / "threes.npy")
     s = np.load(tmp_path / "threes.npy", allow_pickle=False)
     assert s.shape == (5, 28, 28) and s.dtype == np.uint8, (s.shape, s.dtype)
-    text = ok("--evaluate", out / "checkpoint.npz", "--device", "cuda", "--num-samples", 60)
+    text = ok("evaluate.py", out / "checkpoint.npz", "--device", "cuda", "--num-samples", 60)
     scores = json.loads(text.strip().splitlines()[-1])
     assert sum(scores["counts"]) == 60 and 0 <= scores["conditional_accuracy"] <= 1, scores
 
@@ -294,7 +297,7 @@ def test_default_recipe_operations_stay_counted(standin, arch):
     """The EMA of G updates one flat array (3 operations) plus G's BatchNorm buffers."""
     from nanogan.run.config import ARCH_DEFAULTS, HYPER
     rng = make_rng(0)
-    gan = train.build_gan({**HYPER, **ARCH_DEFAULTS[arch], "arch": arch}, rng, standin)
+    gan = GAN(recipe(arch), rng, standin)
     x, y = batch(arch, 16, standin)
     gan.step(x, rng, y)
     with standin.standin.counting() as counts:
@@ -312,9 +315,9 @@ def test_training_moves_an_epochs_batch_order_once(standin, tmp_path, capsys):
                                    "--limit", 64 * 30, "--batch-size", 64, "--no-progress", "--eval-every", 0)
     assert code == 0, err
     copies = counts.by_line["h2d"]
-    loop = sum(n for line, n in copies.items() if line.endswith(" train"))       # train.py's train()
+    loop = sum(n for line, n in copies.items() if line.endswith((" train", " train_epoch")))   # train.py's
     steps = sum(n for line, n in copies.items() if line.endswith(" GAN.randomness"))
-    # in train(): the images and the labels once, then per epoch the batch order and the
+    # in train(): the images and the labels once, then per epoch (train_epoch) the batch order and the
     # (zero) running totals; in the 30 steps, one copy each
     assert loop == 2 + 2 and steps == 30, copies.most_common(10)
 

@@ -9,9 +9,9 @@ import pytest
 from helpers import DEVICES
 from nanogan import BatchNorm, Dense, Sequential, get_xp, make_rng, to_host
 from nanogan.nn.ema import EMA
+from nanogan.gan import GAN, textbook
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import train  # noqa: E402
 
 
 def toy(xp):
@@ -80,7 +80,7 @@ def test_gan_updates_and_samples_with_the_average():
     """GAN.step folds G into the average once per step; GAN.sample draws with the average,
     which after two steps differs from G's own weights."""
     rng = make_rng(0)
-    gan = train.GAN("fc", rng, np, ema=0.9)
+    gan = GAN(textbook("fc", ema=0.9), rng, np)
     x = make_rng(1).uniform(-1, 1, (8, 1, 28, 28)).astype(np.float32)
     for _ in range(2):
         gan.step(x, rng)
@@ -91,4 +91,4 @@ def test_gan_updates_and_samples_with_the_average():
     assert averaged.dtype == np.float32 and averaged.shape == (4, 1, 28, 28)
     assert not np.allclose(averaged, own)
     assert any(k.startswith("ema/") for k in gan.state_arrays()) and "ema/t" in gan.state_arrays()
-    assert not any(k.startswith("ema/") for k in train.GAN("fc", make_rng(0), np).state_arrays())
+    assert not any(k.startswith("ema/") for k in GAN(textbook("fc"), make_rng(0), np).state_arrays())

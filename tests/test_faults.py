@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from nanogan.run.checkpoint import load_checkpoint
+from nanogan.gan import GAN
 from runs import ROOT, SMALL, TRAIN, assert_one_error, checkpoints_equal, main, ok
 
 # 512 images in batches of 32: 16 steps an epoch, long enough to be interrupted in
@@ -108,8 +109,7 @@ def test_ctrl_c_at_any_moment_loses_nothing(moment, tmp_path, straight):
 def test_ctrl_c_mid_epoch_resumes_bit_for_bit(arch, tmp_path, capsys, monkeypatch):
     """Deterministic: the step itself raises SIGINT at the 6th step (epoch 2, step 2 of 4).
     The checkpoint must say so (step > 0), and a resume must end where a straight run does."""
-    import train
-    real_step, calls = train.GAN.step, []
+    real_step, calls = GAN.step, []
 
     def step(self, *args):
         out = real_step(self, *args)
@@ -121,7 +121,7 @@ def test_ctrl_c_mid_epoch_resumes_bit_for_bit(arch, tmp_path, capsys, monkeypatc
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert main(capsys, "--arch", arch, "--epochs", 3, "--out", straight, *SMALL)[0] == 0
     with monkeypatch.context() as m:
-        m.setattr(train.GAN, "step", step)
+        m.setattr(GAN, "step", step)
         code, out, err = main(capsys, "--arch", arch, "--epochs", 3, "--out", split, *SMALL)
     assert code == 130 and "after step 2/4" in err, (code, err)
     ck = assert_consistent(split)
@@ -290,10 +290,9 @@ def test_divergence_is_caught_and_never_saved(tmp_path, capsys, monkeypatch):
     assert "no checkpoint was saved" in stderr and not out.exists(), stderr
     # after a good epoch: weights poisoned in the middle of epoch 2 stop the run, and the
     # message names the checkpoint that is kept, which is still the good one
-    import train
     assert main(capsys, "--epochs", 1, "--out", out, *SMALL)[0] == 0
     good = (out / "checkpoint.npz").read_bytes()
-    real_step, calls = train.GAN.step, []
+    real_step, calls = GAN.step, []
 
     def poisoned(self, *args):
         calls.append(1)
@@ -301,7 +300,7 @@ def test_divergence_is_caught_and_never_saved(tmp_path, capsys, monkeypatch):
             self.G.layers[0].params["W"].data[0, 0] = np.nan
         return real_step(self, *args)
 
-    monkeypatch.setattr(train.GAN, "step", poisoned)
+    monkeypatch.setattr(GAN, "step", poisoned)
     code, stdout, stderr = main(capsys, "--resume", out / "checkpoint.npz", "--epochs", 3)
     assert_one_error(code, stdout, stderr, "diverged")
     assert f"{out / 'checkpoint.npz'} (epoch 1), is kept" in stderr, stderr

@@ -17,16 +17,16 @@ import numpy as np
 from nanogan.backend import make_rng
 from nanogan.data.batches import iterate
 from nanogan.data.datasets import load_dataset
+from nanogan.gan import GAN, textbook
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import train  # noqa: E402
 
 
 def test_fc_gan_learns():
     images, labels = load_dataset("mnist", "train", progress=False)
     images, labels = images[:6400], labels[:6400]                  # 100 steps an epoch at batch 64
     rng = make_rng(0)
-    gan = train.GAN("fc", rng, np)
+    gan = GAN(textbook("fc"), rng, np)
     z = make_rng(1).standard_normal((256, 100), dtype=np.float32)
     real_mean = images.mean(axis=0)                                 # (1, 28, 28)
 

@@ -1,4 +1,4 @@
-"""The chart command: coverage bars from --eval-json files, the Fréchet distance against
+"""The chart command: coverage bars from evaluate.py --json files, the Fréchet distance against
 training time from metrics.csv files; a PNG, or one error line for a bad file."""
 import json
 

@@ -12,10 +12,10 @@ import pytest
 import nanogan as ng
 from nanogan.backend import make_rng
 from nanogan.nn.minibatch import MinibatchDiscrimination
+from nanogan.gan import GAN, textbook
 from helpers import assert_close
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import train  # noqa: E402
 
 B = 32
 
@@ -30,7 +30,7 @@ def batch(arch):
 def stepped(arch, real_label, joined):
     """One GAN.step, D's pass joined or not: (D's gradient, G's gradient, the 6 statistics)."""
     rng = make_rng(0)
-    gan = train.GAN(arch, rng, np, real_label=real_label)
+    gan = GAN(textbook(arch, real_label=real_label), rng, np)
     gan.joined = joined
     x, y = batch(arch)
     stats = gan.step(x, rng, y)
@@ -42,7 +42,7 @@ def by_hand(arch, real_label):
     layer for the real batch, for the fake batch and for G's pass; D's two mean BCEs, each
     in a pass of its own, their gradients added; D's update; G's loss through that D."""
     rng = make_rng(0)
-    gan = train.GAN(arch, rng, np, real_label=real_label)
+    gan = GAN(textbook(arch, real_label=real_label), rng, np)
     x, y = batch(arch)
     z = rng.standard_normal((B, 100), dtype=np.float32)                               # (B, 100)
     digits = rng.integers(0, 10, B) if arch == "cgan" else None                      # (B,) int64
@@ -88,10 +88,10 @@ def test_discriminator_pass_is_the_textbook_step(arch, real_label, joined):
 
 def test_which_discriminators_are_joined():
     rng = make_rng(0)
-    assert train.GAN("fc", rng, np).joined and train.GAN("cgan", rng, np).joined
-    assert not train.GAN("fc", rng, np, minibatch=True).joined          # minibatch discrimination
-    assert not train.GAN("dcgan", rng, np).joined                       # BatchNorm in D
-    assert train.GAN("dcgan", rng, np, d_norm="none").joined            # no BatchNorm: one pass
+    assert GAN(textbook("fc"), rng, np).joined and GAN(textbook("cgan"), rng, np).joined
+    assert not GAN(textbook("fc", minibatch=True), rng, np).joined          # minibatch discrimination
+    assert not GAN(textbook("dcgan"), rng, np).joined                       # BatchNorm in D
+    assert GAN(textbook("dcgan", d_norm="none"), rng, np).joined            # no BatchNorm: one pass
 
 
 def test_mixes_samples_looks_inside_containers():

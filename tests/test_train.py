@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 
 from nanogan.run.checkpoint import load_checkpoint
+from nanogan.gan import GAN, textbook
+from nanogan.run.cli import load_gan
 
 from runs import SMALL, checkpoints_equal, expect_error, ok, run  # noqa: F401
 
@@ -74,10 +76,10 @@ def test_same_seed_same_run(tmp_path, fc_run):
 
 
 def test_sample_command(tmp_path, fc_run):
-    ok("--sample-from", fc_run / "checkpoint.npz", "--num-samples", 7, "--sample-out", tmp_path / "s.npy")
+    ok("sample.py", fc_run / "checkpoint.npz", "--num-samples", 7, "--out", tmp_path / "s.npy")
     s = np.load(tmp_path / "s.npy", allow_pickle=False)
     assert s.shape == (7, 28, 28) and s.dtype == np.uint8, (s.shape, s.dtype)
-    ok("--sample-from", fc_run / "checkpoint.npz", "--num-samples", 10, "--sample-out", tmp_path / "s.png")
+    ok("sample.py", fc_run / "checkpoint.npz", "--num-samples", 10, "--out", tmp_path / "s.png")
     with Image.open(tmp_path / "s.png") as im:
         assert im.format == "PNG"
 
@@ -87,13 +89,13 @@ def test_conditional_sampling(tmp_path):
     ok("--arch", "cgan", "--epochs", 1, "--out", tmp_path / "run", *SMALL)
     with Image.open(tmp_path / "run" / "samples" / "epoch_001.png") as im:
         assert im.size[0] == im.size[1] == 2 * (10 * 30 + 2), im.size  # 10x10 tiles of 28 + 2 border, x2
-    ok("--sample-from", tmp_path / "run" / "checkpoint.npz", "--digit", 7, "--num-samples", 4,
-       "--sample-out", tmp_path / "sevens.npy")
+    ok("sample.py", tmp_path / "run" / "checkpoint.npz", "--digit", 7, "--num-samples", 4,
+       "--out", tmp_path / "sevens.npy")
     assert np.load(tmp_path / "sevens.npy").shape == (4, 28, 28)
 
 
 def test_evaluation_in_training_and_command(tmp_path):
-    """Scores land in the CSV every --eval-every epochs; --evaluate scores a checkpoint and a
+    """Scores land in the CSV every --eval-every epochs; evaluate.py scores a checkpoint and a
     .npy the same way, seeks copies of training images and draws its figures."""
     out = tmp_path / "run"
     ok("--arch", "cgan", "--epochs", 2, "--out", out, *SMALL[:-2], "--eval-every", 2, "--eval-samples", 50)
@@ -102,7 +104,7 @@ def test_evaluation_in_training_and_command(tmp_path):
     assert rows[0]["frechet"] == "" and float(rows[1]["frechet"]) > 0, rows
     assert 1 <= float(rows[1]["classifier_score"]) <= 10 and 0 <= float(rows[1]["entropy"]) <= 1, rows[1]
     assert 0 <= float(rows[1]["precision"]) <= 1 and 0 <= float(rows[1]["recall"]) <= 1, rows[1]
-    text = ok("--evaluate", out / "checkpoint.npz", "--num-samples", 60, "--eval-json", tmp_path / "s.json",
+    text = ok("evaluate.py", out / "checkpoint.npz", "--num-samples", 60, "--json", tmp_path / "s.json",
               "--copy-check", 300, "--figures", tmp_path / "figs")
     scores = json.loads((tmp_path / "s.json").read_text())
     assert json.loads(text.strip().splitlines()[-1]) == scores
@@ -111,22 +113,22 @@ def test_evaluation_in_training_and_command(tmp_path):
     for name in ("surest", "least_sure", "nearest_pixels", "nearest_features"):
         with Image.open(tmp_path / "figs" / f"{name}.png") as im:
             assert im.format == "PNG", name
-    # the same samples through --sample-out and --evaluate FILE.npy score the same
-    ok("--sample-from", out / "checkpoint.npz", "--num-samples", 60, "--seed", 0, "--sample-out", tmp_path / "s.npy")
-    again = json.loads(ok("--evaluate", tmp_path / "s.npy", "--copy-check", 0).strip().splitlines()[-1])
+    # the same samples through sample.py --out and evaluate.py FILE.npy score the same
+    ok("sample.py", out / "checkpoint.npz", "--num-samples", 60, "--seed", 0, "--out", tmp_path / "s.npy")
+    again = json.loads(ok("evaluate.py", tmp_path / "s.npy", "--copy-check", 0).strip().splitlines()[-1])
     assert again["counts"] == scores["counts"] or again["frechet"] > 0, (again, scores)
     np.save(tmp_path / "wrong.npy", np.zeros((5, 28, 28), dtype=np.float32))
-    expect_error("--evaluate", tmp_path / "wrong.npy", must_say="expected uint8 (N, 28, 28)")
+    expect_error("evaluate.py", tmp_path / "wrong.npy", must_say="expected uint8 (N, 28, 28)")
 
 
 def test_walks(tmp_path, fc_run):
     """--walk draws a row per walk: 8 random slerp walks, or for a cgan 10 digit-to-digit walks."""
-    ok("--walk", fc_run / "checkpoint.npz", "--walk-steps", 6, "--walk-rows", 3, "--sample-out", tmp_path / "w.png")
+    ok("sample.py", "--walk", fc_run / "checkpoint.npz", "--walk-steps", 6, "--walk-rows", 3, "--out", tmp_path / "w.png")
     with Image.open(tmp_path / "w.png") as im:
         assert im.size == (2 * (6 * 30 + 2), 2 * (3 * 30 + 2)), im.size     # tiles of 28 + 2 border, x2
     out = tmp_path / "cgan"
     ok("--arch", "cgan", "--epochs", 1, "--out", out, *SMALL)
-    ok("--walk", out / "checkpoint.npz", "--sample-out", tmp_path / "c.png")
+    ok("sample.py", "--walk", out / "checkpoint.npz", "--out", tmp_path / "c.png")
     with Image.open(tmp_path / "c.png") as im:
         assert im.size == (2 * (10 * 30 + 2), 2 * (10 * 30 + 2)), im.size
 
@@ -142,13 +144,14 @@ def test_bad_input_through_the_real_command_line(tmp_path, fc_run):
                  must_say="trained with --arch fc")
     half = tmp_path / "half.npz"
     half.write_bytes((fc_run / "checkpoint.npz").read_bytes()[:5000])
-    expect_error("--sample-from", half, "--sample-out", tmp_path / "x.npy", must_say="corrupt")
+    expect_error("sample.py", half, "--out", tmp_path / "x.npy", must_say="corrupt")
     expect_error("--out", fc_run, "--epochs", 1, *SMALL, must_say="already holds a run")
 
 
-def test_help_is_still_whole():
-    code, out, err = run("--help")
-    assert code == 0 and "usage:" in out and "--sample-from" in out and "--resume" in out, (code, out, err)
+@pytest.mark.parametrize("script, says", [("train.py", "--resume"), ("sample.py", "--walk"), ("evaluate.py", "--json")])
+def test_help_of_each_command(script, says):
+    code, out, err = run(script, "--help")
+    assert code == 0 and "usage:" in out and says in out, (code, out, err)
 
 
 def test_dropout_and_minibatch_flags_reach_the_run(tmp_path, fc_run):
@@ -166,13 +169,12 @@ def test_dropout_and_minibatch_flags_reach_the_run(tmp_path, fc_run):
 def test_minibatch_distance_reaches_the_layer(tmp_path):
     """--mbd-distance is saved with the run and builds that layer again when the checkpoint is
     loaded; the DCGAN's D then differs from one trained with the other distance."""
-    import train
     layers = {}
     for distance in ("l1", "l2"):
         out = tmp_path / distance
         ok("--arch", "dcgan", "--epochs", 1, "--mbd-distance", distance, "--out", out, *SMALL)
         assert json.loads((out / "config.json").read_text())["mbd_distance"] == distance
-        gan = train.load_gan(out / "checkpoint.npz", "cpu")
+        gan = load_gan(out / "checkpoint.npz", "cpu")
         layers[distance] = [layer for layer in gan.D.layers if hasattr(layer, "distance")]
         assert [layer.distance for layer in layers[distance]] == [distance], layers[distance]
     T1, T2 = (layers[d][0].params["T"].data for d in ("l1", "l2"))
@@ -182,11 +184,10 @@ def test_minibatch_distance_reaches_the_layer(tmp_path):
 def test_d_width_narrows_only_d(tmp_path):
     """--d-width sets D's channels apart from G's (--width); it is saved and rebuilt on loading,
     and an architecture without convolutions refuses it in one line."""
-    import train
     out = tmp_path / "run"
     ok("--arch", "dcgan", "--width", 16, "--d-width", 8, "--epochs", 1, "--out", out, *SMALL)
     assert json.loads((out / "config.json").read_text())["d_width"] == 8
-    gan = train.load_gan(out / "checkpoint.npz", "cpu")
+    gan = load_gan(out / "checkpoint.npz", "cpu")
     d_convs = [layer.params["W"].data.shape for layer in gan.D.layers if type(layer).__name__ == "Conv2d"]
     g_convs = [layer.params["W"].data.shape for layer in gan.G.layers if type(layer).__name__ == "ConvTranspose2d"]
     assert [s[0] for s in d_convs] == [8, 16] and [s[1] for s in g_convs] == [16, 1], (d_convs, g_convs)
@@ -201,13 +202,12 @@ def test_two_learning_rates_reach_the_two_optimizers(tmp_path, fc_run):
     ok("--arch", "fc", "--epochs", 1, "--lr", 1e-4, "--lr-d", 4e-4, "--out", out, *SMALL)
     config = json.loads((out / "config.json").read_text())
     assert config["lr"] == 1e-4 and config["lr_d"] == 4e-4, config
-    import train
-    gan = train.load_gan(out / "checkpoint.npz", "cpu")
+    gan = load_gan(out / "checkpoint.npz", "cpu")
     assert gan.opt_G.lr == 1e-4 and gan.opt_D.lr == 4e-4, (gan.opt_G.lr, gan.opt_D.lr)
-    gan = train.load_gan(fc_run / "checkpoint.npz", "cpu")
+    gan = load_gan(fc_run / "checkpoint.npz", "cpu")
     assert (gan.opt_G.lr, gan.opt_D.lr) == (4e-4, 2e-4), (gan.opt_G.lr, gan.opt_D.lr)
     from nanogan.backend import make_rng
-    gan = train.GAN("fc", make_rng(0), np, lr=3e-4)
+    gan = GAN(textbook("fc", lr=3e-4), make_rng(0), np)
     assert gan.opt_G.lr == gan.opt_D.lr == 3e-4, (gan.opt_G.lr, gan.opt_D.lr)
 
 
@@ -216,8 +216,7 @@ def test_lr_decay_steps_both_rates_down_each_epoch(tmp_path, fc_run):
     is that of a run without decay, bit for bit, and the second is not; the factor is saved
     with the run."""
     from nanogan.backend import make_rng
-    import train
-    gan = train.GAN("fc", make_rng(0), np, lr=8e-4, lr_d=2e-4, lr_decay=0.5)
+    gan = GAN(textbook("fc", lr=8e-4, lr_d=2e-4, lr_decay=0.5), make_rng(0), np)
     for epoch, factor in ((1, 1.0), (3, 0.25), (2, 0.5)):
         gan.start_epoch(epoch, 10)
         assert (gan.opt_G.lr, gan.opt_D.lr) == (8e-4 * factor, 2e-4 * factor), (epoch, gan.opt_G.lr, gan.opt_D.lr)
@@ -238,8 +237,7 @@ def test_lr_hold_then_linear_decay_to_zero(tmp_path, fc_run):
     (E - e + 1) / (E - h + 1) of them, for G's rate and D's. A hold of E or more is no decay,
     bit for bit; a hold of 1 in a 2-epoch run halves the second epoch's rates."""
     from nanogan.backend import make_rng
-    import train
-    gan = train.GAN("fc", make_rng(0), np, lr=8e-4, lr_d=2e-4, lr_hold=2)
+    gan = GAN(textbook("fc", lr=8e-4, lr_d=2e-4, lr_hold=2), make_rng(0), np)
     for epoch, epochs, factor in ((1, 5, 1.0), (2, 5, 1.0), (3, 5, 0.75), (5, 5, 0.25), (4, 4, 1 / 3), (2, 2, 1.0)):
         gan.start_epoch(epoch, epochs)
         want = (8e-4 * factor, 2e-4 * factor)
@@ -265,14 +263,14 @@ def test_dcgan_width_and_d_norm(tmp_path):
     shapes = {k: v.shape for k, v in ck["arrays"].items()}
     assert shapes["G/0.W"] == (100, 24 * 49) and shapes["D/0.W"][0] == 8, shapes   # D: --d-width's 8
     assert not any(k.startswith("D/") and "running_mean" in k for k in shapes), sorted(shapes)
-    ok("--sample-from", out / "checkpoint.npz", "--num-samples", 3, "--sample-out", tmp_path / "s.npy")
+    ok("sample.py", out / "checkpoint.npz", "--num-samples", 3, "--out", tmp_path / "s.npy")
 
 
 def test_no_ema_samples_with_gs_own_weights(tmp_path, fc_run):
     """--no-ema draws with G's own weights: the same noise gives other images than the average's."""
     a, b = tmp_path / "a.npy", tmp_path / "b.npy"
-    ok("--sample-from", fc_run / "checkpoint.npz", "--num-samples", 8, "--sample-out", a)
-    ok("--sample-from", fc_run / "checkpoint.npz", "--num-samples", 8, "--sample-out", b, "--no-ema")
+    ok("sample.py", fc_run / "checkpoint.npz", "--num-samples", 8, "--out", a)
+    ok("sample.py", fc_run / "checkpoint.npz", "--num-samples", 8, "--out", b, "--no-ema")
     assert not np.array_equal(np.load(a), np.load(b))
 
 
@@ -280,9 +278,8 @@ def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     """A new run takes its architecture's defaults (config.ARCH_DEFAULTS) and saves them:
     the DCGAN has minibatch discrimination unless --no-minibatch-disc; fc has no DCGAN settings;
     G learns 2x faster than D in fc and 16x in dcgan, the cgan keeps one learning rate."""
-    from nanogan.run.cli import parse_args, run_config
-    import train
-    config = lambda *argv: run_config(parse_args(list(argv), train.ARCHS), None)  # noqa: E731
+    from nanogan.run.cli import parse_train, run_config
+    config = lambda *argv: run_config(parse_train(list(argv)), None)  # noqa: E731
     dcgan, fc = config("--arch", "dcgan"), config("--arch", "fc")
     assert dcgan["minibatch"] is True and dcgan["width"] == 32 and dcgan["d_norm"] == "batch", dcgan
     assert dcgan["real_label"] == 0.9 and fc["real_label"] == 1.0, (dcgan, fc)
@@ -294,4 +291,6 @@ def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     assert (dcgan["lr"], dcgan["lr_d"]) == (8e-4, 5e-5) and (fc["lr"], fc["lr_d"]) == (4e-4, 2e-4), (dcgan, fc)
     cgan = config("--arch", "cgan")
     assert (cgan["lr"], cgan["lr_d"]) == (2e-4, None), cgan
+    # each architecture's epochs are its recipe's: `--arch fc` alone trains the headline FC row
+    assert (fc["epochs"], dcgan["epochs"], config("--arch", "fc", "--epochs", "3")["epochs"]) == (30, 20, 3), (fc, dcgan)
     assert config("--arch", "fc", "--lr-d", "1e-4")["lr_d"] == 1e-4

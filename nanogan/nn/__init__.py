@@ -1,0 +1,23 @@
+"""The math: layers with hand-written backward passes, the losses, Adam.
+
+Read in this order: module (the layer contract: forward caches, backward returns dL/dx and
+adds into the parameters' .grad), init, dense, activations, loss, adam, then reshape,
+dropout, conv (and conv_reference, the plain loops it is tested against), batchnorm,
+minibatch, ema; softmax is the classifier's loss.
+"""
+from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from .adam import Adam
+from .batchnorm import BatchNorm
+from .conv import Conv2d, ConvTranspose2d
+from .dense import Dense
+from .dropout import Dropout
+from .ema import EMA
+from .loss import BCEWithLogits
+from .minibatch import MinibatchDiscrimination
+from .module import Module, Parameter, Sequential
+from .reshape import Flatten, Reshape
+from .softmax import SoftmaxCrossEntropy
+
+__all__ = ["Adam", "BCEWithLogits", "BatchNorm", "Conv2d", "ConvTranspose2d", "Dense", "Dropout", "EMA", "Flatten",
+           "LeakyReLU", "MinibatchDiscrimination", "Module", "Parameter", "ReLU", "Reshape", "Sequential", "Sigmoid",
+           "SoftmaxCrossEntropy", "Tanh"]

@@ -1,31 +1,69 @@
-"""train.py's command line: its options, and every check that needs no data, made before
-anything is loaded, computed or written.
+"""The three commands' command lines (train.py, sample.py, evaluate.py), every check that
+needs no data, made before anything is loaded, computed or written, and the one way a
+command ends: an `error: ...` line and exit status 2 for anything the user can fix, 130
+for Ctrl-C, never a traceback.
 
-train.py has four commands: training (the default, or `--resume`), `--sample-from`,
-`--evaluate` and `--walk`. An option that belongs to another command is refused rather than ignored,
-so that no typo silently changes what a run does. Every problem is one NanoganError
-sentence, which train.py prints as `error: ...` with exit status 2; argparse's own
-errors (an unknown option, a value that is not a number) are turned into one too.
+argparse's own errors (an unknown option, a value that is not a number) become one such
+line too; abbreviations of options are refused (`--epoch` is not `--epochs`).
 """
 import argparse
 import os
+import sys
 
-from .config import ARCH_DEFAULTS, D_NORMS, DEFAULT_EPOCHS, HYPER, MBD_DISTANCES, RUN_OPTIONS, check_combination, check_value, flag
 from ..data.datasets import DATASETS
 from ..errors import NanoganError
 from ..files import check_output_file, check_writable_dir
+from .config import (ARCH_DEFAULTS, ARCH_EPOCHS, D_NORMS, HYPER, MBD_DISTANCES, RUN_OPTIONS, check_combination,
+                     check_value, flag)
 
-MAX_SAMPLES = {"sample": 1_000_000, "evaluate": 100_000}
-MIN_SAMPLES = {"sample": 1, "evaluate": 4}  # precision and recall need each sample's 3 nearest others  # uint8 digits: 784 MB; float features: bounded
-COMMANDS = {"train": "training", "sample": "--sample-from", "evaluate": "--evaluate", "walk": "--walk"}
-# which commands each option belongs to (every option not listed belongs to training only)
-SHARED = {"device": set(COMMANDS), "seed": set(COMMANDS), "dataset": {"train", "evaluate"},
-          "num_samples": {"sample", "evaluate"}, "digit": {"sample"}, "sample_out": {"sample", "walk"},
-          "sample_from": {"sample"}, "evaluate": {"evaluate"}, "eval_json": {"evaluate"},
-          "copy_check": {"evaluate"}, "figures": {"evaluate"},
-          "walk": {"walk"}, "walk_steps": {"walk"}, "walk_rows": {"walk"}, "walk_method": {"walk"},
-          "no_ema": {"sample", "evaluate", "walk"}}
+# Options that moved to a command of their own: a user typing the old form is told where.
+MOVED = {"--sample-from": "sample.py CKPT --out FILE", "--walk": "sample.py CKPT --walk --out FILE.png",
+         "--evaluate": "evaluate.py CKPT"}
 
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, **kwargs):
+        super().__init__(allow_abbrev=False, **kwargs)
+
+    def error(self, message):
+        for old, new in MOVED.items():
+            if old in message:
+                raise NanoganError(f"{old} is a command of its own now: python {new}; see its --help.")
+        raise NanoganError(f"{message}; see --help.")
+
+
+def main(command, argv=None):
+    """Run command(argv) as a program: its exit status, with every NanoganError one line."""
+    try:
+        return command(argv)
+    except NanoganError as e:
+        return _error(str(e))
+    except KeyboardInterrupt:
+        _say("\ninterrupted")
+        return 130
+    except BrokenPipeError:
+        # the reader of our output went away (`| head`): nothing more to say to it
+        sys.stdout = open(os.devnull, "w")
+        return 2
+    except OSError as e:
+        if e.errno is not None and getattr(e, "filename", None) is None:  # stdout itself (> /dev/full)
+            return _error(f"cannot write the output ({e.strerror}).")
+        raise
+
+
+def _error(message):
+    _say(f"error: {message}")
+    return 2
+
+
+def _say(text):
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except OSError:
+        pass
+
+
+# -- train.py ------------------------------------------------------------------------------
 
 def _per_arch(name):
     """A default for --help, e.g. 'dcgan on, cgan off, fc off', from HYPER and ARCH_DEFAULTS."""
@@ -37,19 +75,15 @@ def _per_arch(name):
     return ", ".join(f"{arch} {v}" for arch, v in values.items() if v != "-")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise NanoganError(f"{message}; see --help.")
-
-
-def build_parser(archs):
-    p = _Parser(description="Train a GAN on MNIST with nanogan, or draw or score samples from a checkpoint.")
+def train_parser():
+    p = _Parser(description="Train a GAN on MNIST with nanogan's hand-written layers. With no option but "
+                "--arch, a run trains that architecture's recipe (nanogan/gan/recipe.py).")
     add = p.add_argument
-    add("--arch", choices=sorted(archs), help="fc: fully connected GAN; dcgan: convolutional GAN; "
+    add("--arch", choices=sorted(ARCH_DEFAULTS), help="fc: fully connected GAN; dcgan: convolutional GAN; "
         f"cgan: class-conditional (fully connected) GAN (default {HYPER['arch']})")
     add("--device", choices=["cpu", "cuda"], help="where to compute (default cpu)")
-    add("--epochs", type=int, help=f"train until this many epochs are done (default {DEFAULT_EPOCHS}; "
-        "when resuming, the run's own target)")
+    add("--epochs", type=int, help="train until this many epochs are done (default: "
+        + ", ".join(f"{a} {e}" for a, e in sorted(ARCH_EPOCHS.items())) + "; when resuming, the run's own target)")
     add("--batch-size", type=int, help=f"images per step (default {HYPER['batch_size']})")
     add("--lr", type=float, help=f"G's Adam learning rate (and D's too where the recipe has no --lr-d: cgan) "
         f"(default: {_per_arch('lr')})")
@@ -82,8 +116,7 @@ def build_parser(archs):
     add("--d-norm", choices=D_NORMS, help="normalisation in the DCGAN's D: BatchNorm, or none "
         f"(default: {_per_arch('d_norm')})")
     add("--dropout", type=float, help="dropout rate in D of fc and cgan (default 0.3; 0 turns it off)")
-    add("--seed", type=int, help="seed of the run's one random generator, or of the noise drawn by "
-        "--sample-from and --evaluate (default 0)")
+    add("--seed", type=int, help="seed of the run's one random generator (default 0)")
     add("--dataset", choices=sorted(DATASETS), help="training data (default mnist)")
     add("--data-dir", help="directory holding (or to download) the IDX files; default: $NANOGAN_DATA_DIR, "
         "else the copy shipped with nanogan")
@@ -96,134 +129,148 @@ def build_parser(archs):
     add("--eval-every", type=int, help="score --eval-samples fresh samples with the MNIST classifier every "
         "this many epochs, into metrics.csv and curves.png (0: never; default 1)")
     add("--eval-samples", type=int, help="samples per evaluation in training (default 2000)")
-    add("--no-progress", action="store_const", const=True, help="no progress bar within an epoch")
-    add("--sample-from", metavar="CKPT", help="do not train: draw --num-samples images from CKPT's "
-        "generator into --sample-out")
-    add("--evaluate", metavar="CKPT|FILE.npy", help="do not train: score a checkpoint's generator (or uint8 "
-        "samples (N, 28, 28) in a .npy) with the MNIST classifier: Fréchet distance, classifier score, coverage")
-    add("--eval-json", metavar="FILE", help="with --evaluate: also write the scores here")
-    add("--copy-check", type=int, metavar="N", help="with --evaluate: seek each sample's nearest among N "
-        "training images (a fixed random subset; 60000: all), in the classifier's features and in pixels, "
-        "and compare with real test images' (default 10000; 0: skip)")
-    add("--figures", metavar="DIR", help="with --evaluate: draw the samples the classifier is surest and "
-        "least sure of, and the samples nearest to training images beside them, into DIR")
-    add("--walk", metavar="CKPT", help="do not train: draw latent walks of CKPT's generator into "
-        "--sample-out FILE.png, a walk a row (for a cgan, from each digit to the next at fixed noise)")
-    add("--walk-steps", type=int, help="with --walk: images per walk (default 10)")
-    add("--walk-rows", type=int, help="with --walk: walks (default 8; a cgan always draws 10)")
-    add("--walk-method", choices=["slerp", "lerp"], help="with --walk: spherical (default) or linear "
-        "interpolation between the noise vectors")
-    add("--no-ema", action="store_const", const=True, help="with --sample-from, --evaluate and --walk: "
-        "use G's own weights rather than their moving average (--ema)")
-    add("--num-samples", type=int, help="with --sample-from: how many images (default 64); with "
-        "--evaluate: how many samples to score (default 10000)")
-    add("--digit", type=int, choices=range(10), metavar="0-9",
-        help="with --sample-from a cgan checkpoint: draw only this digit (default: 0-9 in turn)")
-    add("--sample-out", metavar="FILE", help="with --sample-from: FILE.npy gets uint8 (N, 28, 28), FILE.png a grid")
+    add("--no-progress", action="store_true", help="no progress bar within an epoch")
     return p
 
 
-def parse_args(argv, archs):
-    """Parse and check the command line; returns the argparse namespace with `command` set
-    and every default filled in."""
-    args = build_parser(archs).parse_args(argv)
-    given = [c for c in ("evaluate", "sample_from", "walk") if getattr(args, c)]
-    if len(given) > 1:
-        raise NanoganError(f"{' and '.join(flag(c) for c in given)} are different commands; give one of them.")
-    args.command = {"evaluate": "evaluate", "sample_from": "sample", "walk": "walk"}[given[0]] if given else "train"
-    for name, value in vars(args).items():
-        belongs = SHARED.get(name, {"train"})
-        if value is not None and name != "command" and args.command not in belongs:
-            raise NanoganError(f"{flag(name)} applies to {' and '.join(COMMANDS[c] for c in COMMANDS if c in belongs)}"
-                               f", not to {COMMANDS[args.command]}.")
-    if args.device is None:
-        args.device = "cpu"
-    if args.seed is not None:
-        check_value("seed", args.seed)
-    return {"train": _check_training, "sample": _check_sampling, "evaluate": _check_evaluation,
-            "walk": _check_walk}[args.command](args)
-
-
-def _check_training(args):
+def parse_train(argv):
+    """train.py's arguments, each value checked."""
+    args = train_parser().parse_args(argv)
     for name in [*HYPER, *RUN_OPTIONS, "epochs"]:
         if getattr(args, name) is not None:
             check_value(name, getattr(args, name))
+    for name in ("out", "resume"):
+        if getattr(args, name) == "":
+            raise NanoganError(f"{flag(name)} needs a path, got an empty one.")
     if not args.resume:             # a resumed run's combination is its checkpoint's (run_config)
         check_combination(vars(args))
-    args.no_progress = bool(args.no_progress)
-    return args
-
-
-def _check_count(args):
-    lo, high = MIN_SAMPLES[args.command], MAX_SAMPLES[args.command]
-    if not lo <= args.num_samples <= high:
-        raise NanoganError(f"--num-samples must be an integer from {lo} to {high} for "
-                           f"{COMMANDS[args.command]}, got {args.num_samples}.")
-
-
-def _check_sampling(args):
-    args.num_samples = 64 if args.num_samples is None else args.num_samples
-    _check_count(args)
-    if not args.sample_out or os.path.splitext(args.sample_out)[1].lower() not in (".npy", ".png"):
-        raise NanoganError("--sample-from needs --sample-out FILE ending in .npy (uint8 array) or .png (grid).")
-    check_output_file(args.sample_out, "--sample-out")
-    return args
-
-
-def _check_evaluation(args):
-    args.num_samples = 10_000 if args.num_samples is None else args.num_samples
-    _check_count(args)
-    args.copy_check = 10_000 if args.copy_check is None else args.copy_check
-    if not 0 <= args.copy_check <= 60_000:
-        raise NanoganError(f"--copy-check must be an integer from 0 to 60000, got {args.copy_check}.")
-    if args.dataset is not None:
-        check_value("dataset", args.dataset)
-    if args.eval_json:
-        check_output_file(args.eval_json, "--eval-json")
-    if args.figures:
-        if os.path.exists(args.figures) and not os.path.isdir(args.figures):
-            raise NanoganError(f"--figures {args.figures} is a file, not a directory.")
-        existing = os.path.abspath(args.figures)
-        while not os.path.exists(existing):
-            existing = os.path.dirname(existing)
-        check_writable_dir(existing, f"--figures {args.figures}")
-    return args
-
-
-def _check_walk(args):
-    args.walk_steps = 10 if args.walk_steps is None else args.walk_steps
-    args.walk_rows = 8 if args.walk_rows is None else args.walk_rows
-    args.walk_method = args.walk_method or "slerp"
-    for name, lo, hi in (("walk_steps", 2, 100), ("walk_rows", 1, 100)):
-        if not lo <= getattr(args, name) <= hi:
-            raise NanoganError(f"{flag(name)} must be an integer from {lo} to {hi}, got {getattr(args, name)}.")
-    if not args.sample_out or not args.sample_out.lower().endswith(".png"):
-        raise NanoganError("--walk needs --sample-out FILE.png.")
-    check_output_file(args.sample_out, "--sample-out")
+    args.device = args.device or "cpu"
     return args
 
 
 def run_config(args, ck):
-    """The run's configuration: for a new run the command line's values over the defaults
-    (its architecture's recipe, config.ARCH_DEFAULTS, over HYPER);
-    when resuming, the checkpoint's (a different hyper-parameter given on the command line
-    is refused, since the run would not be the same run), with --epochs as the new target
-    and the run options (evaluation, snapshots) as given, else as before. Resuming a run
-    that has reached its target trains nothing and only writes its files again."""
+    """The run's configuration (a dict of nanogan.gan.Config's fields): for a new run the
+    command line's values over its architecture's recipe; when resuming, the checkpoint's (a
+    different hyper-parameter given on the command line is refused, since the run would not
+    be the same run), with --epochs as the new target and the run options (evaluation,
+    snapshots) as given, else as before. Resuming a run that has reached its target trains
+    nothing and only writes its files again."""
     given = {k: getattr(args, k) for k in HYPER if getattr(args, k) is not None}
     options = {k: getattr(args, k) for k in RUN_OPTIONS if getattr(args, k) is not None}
     if ck is None:
         arch = given.get("arch", HYPER["arch"])
         return {**HYPER, **ARCH_DEFAULTS[arch], **given, **RUN_OPTIONS, **options,
-                "epochs": args.epochs or DEFAULT_EPOCHS, "device": args.device}
+                "epochs": args.epochs or ARCH_EPOCHS[arch], "device": args.device}
     config = ck["config"]
     for k, v in given.items():
         if config[k] != v:
-            raise NanoganError(f"checkpoint {args.resume} was trained with {flag(k)} {config[k]}, not {v}; "
+            raise NanoganError(f"checkpoint {args.resume!r} was trained with {flag(k)} {config[k]}, not {v}; "
                                f"drop {flag(k)} to resume it, or start a new run.")
     epochs = args.epochs or config["epochs"]
     if epochs < ck["epoch"] + (ck["step"] > 0):
-        raise NanoganError(f"checkpoint {args.resume} has already done {ck['epoch']} epochs"
+        raise NanoganError(f"checkpoint {args.resume!r} has already done {ck['epoch']} epochs"
                            + (f" and {ck['step']} steps" if ck["step"] else "")
                            + f", more than --epochs {epochs}; pass a larger --epochs to train on.")
     return {**config, **options, "epochs": epochs, "device": args.device}
+
+
+# -- sample.py and evaluate.py ---------------------------------------------------------------
+
+def _generator_options(p, what):
+    p.add_argument("--seed", type=int, help=f"seed of the noise {what} (default 0)")
+    p.add_argument("--no-ema", action="store_true", help="use G's own weights rather than their moving "
+                   "average (a run's --ema)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to compute (default cpu)")
+
+
+def sample_parser():
+    p = _Parser(description="Draw digits from a trained generator: a grid (.png), the digits themselves "
+                "(.npy, uint8 (N, 28, 28)), or latent walks (--walk).")
+    p.add_argument("checkpoint", metavar="CKPT", help="a run's checkpoint.npz (or checkpoints/epoch_NNN.npz)")
+    p.add_argument("--out", required=True, metavar="FILE", help="FILE.png: a grid; FILE.npy: uint8 (N, 28, 28)")
+    p.add_argument("--num-samples", type=int, default=64, help="how many digits (default 64)")
+    p.add_argument("--digit", type=int, choices=range(10), metavar="0-9",
+                   help="a conditional GAN's (cgan) digit to draw (default: 0-9 in turn)")
+    p.add_argument("--walk", action="store_true", help="draw latent walks into --out FILE.png instead, a walk a "
+                   "row (for a cgan, from each digit to the next at fixed noise)")
+    p.add_argument("--walk-steps", type=int, default=10, help="with --walk: images per walk (default 10)")
+    p.add_argument("--walk-rows", type=int, default=8, help="with --walk: walks (default 8; a cgan draws 10)")
+    p.add_argument("--walk-method", choices=["slerp", "lerp"], default="slerp", help="with --walk: spherical "
+                   "(default) or linear interpolation between the noise vectors")
+    _generator_options(p, "drawn")
+    return p
+
+
+def parse_sample(argv):
+    args = sample_parser().parse_args(argv)
+    if args.seed is not None:
+        check_value("seed", args.seed)
+    ext = os.path.splitext(args.out)[1].lower()
+    if args.walk:
+        if args.num_samples != 64 or args.digit is not None:
+            raise NanoganError("--walk draws --walk-rows walks of --walk-steps images; drop --num-samples and --digit.")
+        for name, lo, hi in (("walk_steps", 2, 100), ("walk_rows", 1, 100)):
+            if not lo <= getattr(args, name) <= hi:
+                raise NanoganError(f"{flag(name)} must be an integer from {lo} to {hi}, got {getattr(args, name)}.")
+        if ext != ".png":
+            raise NanoganError("--walk needs --out FILE.png.")
+    else:
+        if not 1 <= args.num_samples <= 1_000_000:        # uint8 digits: at most 784 MB
+            raise NanoganError(f"--num-samples must be an integer from 1 to 1000000, got {args.num_samples}.")
+        if ext not in (".npy", ".png"):
+            raise NanoganError("--out needs a FILE ending in .npy (uint8 array) or .png (grid).")
+    check_output_file(args.out, "--out")
+    return args
+
+
+def evaluate_parser():
+    p = _Parser(description="Score a trained generator, or digits saved by sample.py, with the dataset's "
+                "classifier: Fréchet distance, precision and recall, classifier score, class coverage, and "
+                "whether the samples copy training images. The last line printed is the scores' JSON.")
+    p.add_argument("target", metavar="CKPT|FILE.npy", help="a checkpoint, or uint8 digits (N, 28, 28) in a .npy")
+    p.add_argument("--num-samples", type=int, default=10_000, help="samples to draw and score (default 10000)")
+    p.add_argument("--dataset", choices=sorted(DATASETS), help="whose classifier judges a .npy (default mnist; "
+                   "a checkpoint's own data set otherwise)")
+    p.add_argument("--json", metavar="FILE", help="also write the scores here")
+    p.add_argument("--copy-check", type=int, default=10_000, metavar="N", help="seek each sample's nearest among "
+                   "N training images (a fixed random subset; 60000: all), in the classifier's features and in "
+                   "pixels, and compare with real test images' (default 10000; 0: skip)")
+    p.add_argument("--figures", metavar="DIR", help="draw the samples the classifier is surest and least sure "
+                   "of, and the samples nearest to training images beside them, into DIR")
+    _generator_options(p, "drawn for scoring")
+    return p
+
+
+def parse_evaluate(argv):
+    args = evaluate_parser().parse_args(argv)
+    if args.seed is not None:
+        check_value("seed", args.seed)
+    if not 4 <= args.num_samples <= 100_000:  # precision and recall need each sample's 3 nearest others
+        raise NanoganError(f"--num-samples must be an integer from 4 to 100000, got {args.num_samples}.")
+    if not 0 <= args.copy_check <= 60_000:
+        raise NanoganError(f"--copy-check must be an integer from 0 to 60000, got {args.copy_check}.")
+    if args.json:
+        check_output_file(args.json, "--json")
+    if args.figures:
+        if os.path.exists(args.figures) and not os.path.isdir(args.figures):
+            raise NanoganError(f"--figures {args.figures!r} is a file, not a directory.")
+        existing = os.path.abspath(args.figures)
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        check_writable_dir(existing, f"--figures {args.figures!r}")
+    return args
+
+
+def load_gan(path, device, ema=True):
+    """A GAN on `device` holding everything checkpoint `path` saved, checked first;
+    ema=False samples with G's own weights even where the run kept their average."""
+    from ..backend import get_xp, make_rng
+    from ..gan import build_gan
+    from .checkpoint import check_arrays, load_checkpoint
+    ck = load_checkpoint(path)
+    gan = build_gan(ck["config"], make_rng(0), get_xp(device))
+    check_arrays(ck, gan.state_arrays(), path)
+    gan.load_state_arrays(ck["arrays"])
+    if not ema:
+        gan.ema = None
+    return gan

@@ -9,26 +9,23 @@ it last ran).
 import math
 
 from ..data.datasets import DATASETS
+from ..gan.recipe import RECIPES, Config, recipe
 from ..errors import NanoganError
 
-ARCHS = ("cgan", "dcgan", "fc")  # built by train.py's ARCHS
+ARCHS = tuple(sorted(RECIPES))
 DEVICES = ("cpu", "cuda")
 
+# The values themselves, and each architecture's recipe with its reasons, are in
+# nanogan/gan/recipe.py; here they are split by what resuming does with them.
 # The hyper-parameters that define a run: a resumed run takes them from its checkpoint.
-HYPER = {"arch": "fc", "batch_size": 128, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "z_dim": 100,
-         "seed": 0, "real_label": 1.0, "dataset": "mnist", "limit": None, "minibatch": False,
-         "dropout": None, "lr_d": None, "lr_decay": 1.0, "ema": 0.999, "width": None, "d_norm": None,
-         "mbd_distance": "l1", "d_width": None, "lr_hold": None}
-# Each architecture's recipe, over HYPER, for a new run (a run saves the values it used).
-# None in HYPER means "not this architecture's setting" (--width, --d-width and --d-norm are the
-# DCGAN's; d_width None: D as wide as G).
-# G learns 2x faster than D in fc and 16x in dcgan, and the DCGAN's D aims at 0.9 for real images,
-# has a quarter of G's channels and the faster l2 minibatch discrimination; past its 10th epoch
-# the DCGAN's rates fall linearly toward zero, a step each epoch (README, "The recipe": measured, not
-# guessed).
-ARCH_DEFAULTS = {"fc": {"lr": 4e-4, "lr_d": 2e-4}, "cgan": {},
-                 "dcgan": {"lr": 8e-4, "lr_d": 5e-5, "width": 32, "d_width": 8, "d_norm": "batch", "minibatch": True,
-                           "mbd_distance": "l2", "real_label": 0.9, "lr_hold": 10}}
+HYPER = {k: v for k, v in Config().to_dict().items() if k not in ("epochs", "device", "eval_every", "eval_samples",
+                                                                   "save_every")}
+# How a run is watched and kept, not what it computes: saved with the run, and taken from
+# the checkpoint on resume unless given again.
+RUN_OPTIONS = {k: getattr(Config(), k) for k in ("eval_every", "eval_samples", "save_every")}
+# Each architecture's recipe over HYPER, for a new run (a run saves the values it used).
+ARCH_DEFAULTS = {arch: {k: v for k, v in r.items() if k in HYPER and k != "arch"} for arch, r in RECIPES.items()}
+ARCH_EPOCHS = {arch: recipe(arch).epochs for arch in RECIPES}
 # What a checkpoint saved before an option existed was trained with: that option's old
 # behaviour, which is not always today's default (no averaging then, for instance).
 LEGACY = {"dropout": None, "lr_d": None, "lr_decay": 1.0, "ema": 0.0, "width": None, "d_norm": None,
@@ -36,10 +33,6 @@ LEGACY = {"dropout": None, "lr_d": None, "lr_decay": 1.0, "ema": 0.0, "width": N
 LEGACY_ARCH = {"dcgan": {"width": 64, "d_norm": "batch"}}
 D_NORMS = ("batch", "none")
 MBD_DISTANCES = ("l1", "l2")  # nanogan/nn/minibatch.py: FEATURES
-# How a run is watched and kept, not what it computes: saved with the run, and taken from
-# the checkpoint on resume unless given again.
-RUN_OPTIONS = {"eval_every": 1, "eval_samples": 2000, "save_every": 0}
-DEFAULT_EPOCHS = 20
 MAX_EPOCHS = 100_000
 
 
@@ -106,6 +99,59 @@ def check_combination(config, where=""):
     for name in ("width", "d_width", "d_norm"):
         if config.get(name) is not None and arch != "dcgan":
             raise NanoganError(f"{where}{flag(name)} sets the DCGAN's layers; --arch {arch} has none to set.")
+    check_memory(config, where)
+
+
+# A configuration whose training step would need more memory than this is refused before
+# anything is allocated, typed or read from a checkpoint (a 7.9 KB checkpoint could ask for 17 GB).
+MAX_MEMORY = 4 * 2**30
+
+
+def check_memory(config, where=""):
+    """Refuse a configuration whose training step would need more than MAX_MEMORY bytes
+    (memory_estimate). A saved configuration has exactly the saved keys; anything else
+    is the command line's, whose None means the architecture's recipe (ARCH_DEFAULTS)."""
+    if set(config) != set(HYPER) | set(RUN_OPTIONS) | {"epochs", "device"}:
+        arch = config.get("arch") or HYPER["arch"]
+        config = {**HYPER, **ARCH_DEFAULTS.get(arch, {}), **{k: v for k, v in config.items() if v is not None}}
+    need = memory_estimate(config)
+    if need > MAX_MEMORY:
+        sizes = ", ".join(f"{flag(k)} {config[k]}" for k in ("batch_size", "z_dim", "width", "d_width")
+                          if config.get(k) is not None)
+        raise NanoganError(f"{where}a {config['arch']} GAN with {sizes} would need about {need / 2**30:.1f} GB "
+                           f"to train, more than the {MAX_MEMORY / 2**30:.0f} GB nanogan allows; choose "
+                           "smaller sizes.")
+
+
+def memory_estimate(config):
+    """Bytes of float32 arrays one training step holds, from the sizes alone (train.py's
+    build_fc and build_dcgan, counted by hand; tests compare the counts with real networks):
+    every parameter 5 times (itself, its gradient, Adam's m and v, the moving average), and
+    per image of the batch 3 numbers for every activation (the value a layer caches, its
+    gradient, a temporary), for G's images and D's real and fake ones; minibatch
+    discrimination's pairwise tensors grow with the batch squared."""
+    B, z, mbd = config["batch_size"], config["z_dim"], config["minibatch"]
+    if config["arch"] == "dcgan":
+        w = config["width"] or 64
+        wd = config["d_width"] or w
+        feats = 2 * wd * 49                                                   # D's features before its head
+        params_G = z * 2 * w * 49 + 3 * 2 * w * 49 + 2 * w * w * 16 + 3 * w + w * 16 + 1
+        params_D = 16 * wd + wd + wd * 2 * wd * 16 + 2 * wd + 4 * wd + feats + 50 * mbd + 1
+        acts_G = z + 3 * 2 * w * 49 + w * 16 * 49 + 3 * w * 196 + 16 * 196 + 2 * 784   # dense, col, convT's
+        acts_D = 784 + 16 * 196 + 2 * wd * 196 + wd * 16 * 49 + 3 * feats     # im2col buffers among them
+    else:
+        nc = 10 if config["arch"] == "cgan" else 0
+        feats = 256
+        params_G = (z + nc) * 256 + 256 * 512 + 512 * 1024 + 1024 * 784 + 256 + 512 + 1024 + 784
+        params_D = (784 + nc) * 1024 + 1024 * 512 + 512 * 256 + 1024 + 512 + 256 + 256 + 50 * mbd + 1
+        acts_G = z + nc + 2 * (256 + 512 + 1024) + 3 * 784
+        acts_D = 784 + nc + 3 * (1024 + 512 + 256)
+    pairwise = 0
+    if mbd:
+        params_D += feats * 250                                               # T: (A, 50, 5)
+        pairwise = B * B * (50 * 5 * 2 + 50 if config["mbd_distance"] == "l1" else 50 * 3)
+    floats = 5 * (params_G + params_D) + 3 * B * (acts_G + 2 * acts_D) + pairwise
+    return 4 * floats
 
 
 def fill_legacy(config):
@@ -125,8 +171,8 @@ def check_config(config, where):
     missing, extra = sorted(expected - config.keys()), sorted(config.keys() - expected)
     if missing or extra:
         raise NanoganError(f"{where}its configuration " + " and ".join(
-            ([f"lacks {', '.join(missing)}"] if missing else []) + ([f"has unknown {', '.join(extra)}"] if extra else []))
-            + ".")
+            ([f"lacks {', '.join(missing)}"] if missing else [])
+            + ([f"has unknown {', '.join(map(shown, extra[:5]))}"] if extra else [])) + ".")
     for name in sorted(expected):
         check_value(name, config[name], where)
     check_combination(config, where)

@@ -19,7 +19,9 @@ import sys
 
 import pytest
 
-STANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "standin")
+TESTS = os.path.dirname(os.path.abspath(__file__))
+STANDIN = os.path.join(TESTS, "standin")
+sys.path.insert(0, TESTS)  # helpers.py and runs.py, for the tests in tests/nn/ too
 MODES = ("auto", "standin", "real", "off")
 REQUIRE = os.environ.get("NANOGAN_REQUIRE_CUDA", "0") not in ("", "0")
 

@@ -1,7 +1,5 @@
 """The moving average of G's weights: the closed form after k updates, its float32 arrays,
 exact save and restore, and that GAN.step and GAN.sample use it."""
-import os
-import sys
 
 import numpy as np
 import pytest
@@ -10,8 +8,6 @@ from helpers import DEVICES
 from nanogan import BatchNorm, Dense, Sequential, get_xp, make_rng, to_host
 from nanogan.nn.ema import EMA
 from nanogan.gan import GAN, textbook
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def toy(xp):

@@ -1,23 +1,27 @@
 """nanogan: GANs on MNIST from scratch, with hand-written backprop on NumPy or CuPy.
 
-Read in this order: backend (the NumPy/CuPy switch), module (the layer contract),
-dense, activations, dropout, reshape, conv, batchnorm, loss, adam; then minibatch
-(minibatch discrimination), softmax, classifier, neighbours and metrics (measuring the
-samples), galleries and walks (looking at them).
+The package, from the bottom up (each folder imports only those above it in this list):
+
+    backend.py   the array-module switch: NumPy on the CPU, CuPy on CUDA
+    errors.py    NanoganError, the one exception the user sees (as one `error:` line)
+    files.py     atomic writes and reads that trust nothing they read
+    nn/          the math: layers with their backward passes, the losses, Adam
+    data/        MNIST and Fashion-MNIST: IDX files, checks, shuffled batches
+    gan/         the recipe (a typed Config), the two architectures, the alternating step
+    eval/        measuring the samples: the classifier, Fréchet distance, precision and
+                 recall, copies of training digits, pictures and plots
+    run/         a training run's life: command lines, checks, the run directory,
+                 checkpoints, resume and Ctrl-C
+
+Read in this order: backend, nn/module (the layer contract), nn/dense, nn/activations,
+nn/loss, nn/adam, nn/conv, nn/batchnorm, nn/minibatch, gan/recipe, gan/models, gan/gan,
+then ../train.py; data/, eval/ and run/ when you need them.
 """
-from .nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
-from .nn.adam import Adam
 from .backend import get_xp, make_rng, to_device, to_host
-from .nn.batchnorm import BatchNorm
-from .nn.conv import Conv2d, ConvTranspose2d
-from .nn.dense import Dense
-from .nn.dropout import Dropout
 from .errors import NanoganError
-from .nn.loss import BCEWithLogits
-from .nn.minibatch import MinibatchDiscrimination
-from .nn.module import Module, Parameter, Sequential
-from .nn.reshape import Flatten, Reshape
-from .nn.softmax import SoftmaxCrossEntropy
+from .nn import (Adam, BatchNorm, BCEWithLogits, Conv2d, ConvTranspose2d, Dense, Dropout, Flatten, LeakyReLU,
+                 MinibatchDiscrimination, Module, Parameter, ReLU, Reshape, Sequential, Sigmoid, SoftmaxCrossEntropy,
+                 Tanh)
 
 __all__ = ["Adam", "BCEWithLogits", "BatchNorm", "Conv2d", "ConvTranspose2d", "Dense", "Dropout",
            "Flatten", "LeakyReLU", "MinibatchDiscrimination", "Module", "NanoganError", "Parameter", "ReLU", "Reshape",

@@ -69,6 +69,47 @@ def check_gradients(layer, x, seed=0, eps=1e-6, rtol=1e-5, atol=1e-8, reseed=Non
         assert_close(analytic[name], numeric_grad(loss, p.data, eps), f"{layer!r} dL/d{name}", rtol, atol)
 
 
+def check_direction(net, x, seed=0, eps=1e-6, rtol=1e-6, reseed=None):
+    """Check a large network's backward along one random direction instead of element by
+    element: two forward passes, whatever the size. With L = sum(G * net(x)) for a random
+    upstream gradient G, and a random unit direction d over x and every parameter at once,
+
+        dL/dt (t = 0) of L(theta + t d) = <grad L, d>      (the analytic side)
+                                       ~ (L(theta + eps d) - L(theta - eps d)) / 2 eps
+
+    A wrong term anywhere in the chain (a transposed product, a missing sum, a layer's
+    gradient to the wrong parameter) moves the inner product; it is a weaker check than the
+    element-wise one for any single element, and a far stronger one than none for a
+    network too large to difference element by element."""
+    xp = array_module(x)
+    assert x.dtype == np.float64 and net.dtype == np.float64, "gradient checks run in float64"
+    x = xp.ascontiguousarray(x)
+    fwd = (lambda: (reseed(), net.forward(x))[1]) if reseed else (lambda: net.forward(x))
+    y = fwd()
+    rng = np.random.default_rng(seed)
+    G = xp.asarray(rng.standard_normal(y.shape))                                     # float64, y's shape
+    net.zero_grad()
+    dx = net.backward(G, input_grad=True)
+    arrays = [x] + [p.data for _, p in net.named_parameters()]
+    grads = [dx] + [p.grad for _, p in net.named_parameters()]
+    d = [xp.asarray(rng.standard_normal(a.shape)) for a in arrays]                   # float64 each
+    norm = float(sum(float(xp.sum(v * v)) for v in d)) ** 0.5
+    d = [v / norm for v in d]
+    analytic = sum(float(xp.sum(g * v)) for g, v in zip(grads, d))
+
+    def shifted(t):
+        for a, v in zip(arrays, d):
+            a += t * v
+        value = float(xp.sum(G * fwd()))
+        for a, v in zip(arrays, d):
+            a -= t * v
+        return value
+
+    numeric = (shifted(eps) - shifted(-eps)) / (2 * eps)
+    assert abs(analytic - numeric) <= rtol * abs(numeric) + 1e-7, \
+        f"{net!r}: along a random direction, analytic {analytic!r} vs numeric {numeric!r}"
+
+
 def fake_dataset(monkeypatch, folder, name="fashion-mnist", n_train=200, n_test=100, seed=0):
     """Stand small random IDX files in for a dataset's four files, so that tests need
     neither the real files nor the network: they are written to `folder`, which becomes

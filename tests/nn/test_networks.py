@@ -10,7 +10,7 @@ import pytest
 
 import nanogan as ng
 from nanogan.backend import get_xp, make_rng, to_host
-from helpers import DEVICES, assert_close, check_gradients, numeric_grad
+from helpers import DEVICES, assert_close, check_direction, check_gradients, numeric_grad
 
 F64 = np.float64
 
@@ -212,3 +212,25 @@ def test_state_dict_round_trip(device):
         b.load_state_dict({k: v for k, v in state.items() if k != "0.W"})
     with pytest.raises(ValueError, match=r"0\.W: expected shape \(4, 18\)"):
         b.load_state_dict(dict(state, **{"0.W": xp.zeros((18, 4))}))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("arch", ["fc", "dcgan", "cgan"])
+def test_the_recipes_networks_along_a_random_direction(arch, device):
+    """The networks `python train.py --arch ARCH` trains, full size, in float64: G and D's
+    backward against two forward passes along one random direction through the input and
+    every weight (helpers.check_direction). Training mode, so BatchNorm uses the batch's
+    statistics, minibatch discrimination sees the batch, and dropout draws one fixed mask."""
+    from nanogan.gan import build_networks, recipe
+    xp = get_xp(device)
+    G, D = (net.astype(F64).to(xp) for net in build_networks(recipe(arch), make_rng(0)))
+    n_in = 10 if arch == "cgan" else 0
+    dropouts = [layer for layer in D.layers if isinstance(layer, ng.Dropout)]
+
+    def reseed():
+        for i, layer in enumerate(dropouts):
+            layer.rng = make_rng(100 + i)
+
+    check_direction(G, xp.asarray(rand(3, 6, 100 + n_in)), seed=4)
+    x = rand(5, 6, 784 + n_in) if arch == "cgan" else rand(5, 6, 1, 28, 28)
+    check_direction(D, xp.asarray(x), seed=6, reseed=reseed)

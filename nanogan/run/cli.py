@@ -186,7 +186,9 @@ def _generator_options(p, what):
 def sample_parser():
     p = _Parser(description="Draw digits from a trained generator: a grid (.png), the digits themselves "
                 "(.npy, uint8 (N, 28, 28)), or latent walks (--walk).")
-    p.add_argument("checkpoint", metavar="CKPT", help="a run's checkpoint.npz (or checkpoints/epoch_NNN.npz)")
+    p.add_argument("checkpoint", metavar="CKPT", nargs="?", help="a run's checkpoint.npz (or checkpoints/"
+                   "epoch_NNN.npz), or a generator file; default: the DCGAN shipped with nanogan (with --digit: "
+                   "the conditional GAN shipped with it)")
     p.add_argument("--out", required=True, metavar="FILE", help="FILE.png: a grid; FILE.npy: uint8 (N, 28, 28)")
     p.add_argument("--num-samples", type=int, default=64, help="how many digits (default 64)")
     p.add_argument("--digit", type=int, choices=range(10), metavar="0-9",
@@ -202,7 +204,10 @@ def sample_parser():
 
 
 def parse_sample(argv):
+    from .generator import SHIPPED
     args = sample_parser().parse_args(argv)
+    if args.checkpoint is None:
+        args.checkpoint = SHIPPED["cgan" if args.digit is not None else "dcgan"]
     if args.seed is not None:
         check_value("seed", args.seed)
     ext = os.path.splitext(args.out)[1].lower()
@@ -227,7 +232,8 @@ def evaluate_parser():
     p = _Parser(description="Score a trained generator, or digits saved by sample.py, with the dataset's "
                 "classifier: Fréchet distance, precision and recall, classifier score, class coverage, and "
                 "whether the samples copy training images. The last line printed is the scores' JSON.")
-    p.add_argument("target", metavar="CKPT|FILE.npy", help="a checkpoint, or uint8 digits (N, 28, 28) in a .npy")
+    p.add_argument("target", metavar="CKPT|FILE.npy", help="a checkpoint or generator file (such as "
+                   "nanogan/pretrained/dcgan.npz), or uint8 digits (N, 28, 28) in a .npy")
     p.add_argument("--num-samples", type=int, default=10_000, help="samples to draw and score (default 10000)")
     p.add_argument("--dataset", choices=sorted(DATASETS), help="whose classifier judges a .npy (default mnist; "
                    "a checkpoint's own data set otherwise)")
@@ -262,11 +268,17 @@ def parse_evaluate(argv):
 
 
 def load_gan(path, device, ema=True):
-    """A GAN on `device` holding everything checkpoint `path` saved, checked first;
-    ema=False samples with G's own weights even where the run kept their average."""
+    """A GAN on `device` holding everything checkpoint `path` saved (or, from a generator
+    file, G alone: nanogan.run.generator), checked first; ema=False samples with G's own
+    weights even where the run kept their average."""
     from ..backend import get_xp, make_rng
     from ..gan import build_gan
     from .checkpoint import check_arrays, load_checkpoint
+    from .generator import is_generator_file, load_generator
+    if is_generator_file(path):
+        if not ema:
+            raise NanoganError(f"{path!r} is a generator file, which holds only the averaged weights; drop --no-ema.")
+        return load_generator(path, device)
     ck = load_checkpoint(path)
     gan = build_gan(ck["config"], make_rng(0), get_xp(device))
     check_arrays(ck, gan.state_arrays(), path)

@@ -8,9 +8,13 @@
 Prints a table, then the scores as JSON on the last line. What each number means:
 docs/metrics.md and nanogan/eval/metrics.py.
 """
+import signal
+import sys
+
+signal.signal(signal.SIGINT, lambda signum, frame: sys.exit(130))  # Ctrl-C while importing: no traceback
+
 import json
 import os
-import sys
 import time
 
 import numpy as np
@@ -22,6 +26,8 @@ from nanogan.eval.metrics import evaluate, memorisation
 from nanogan.eval.samples import classifier_on, draw
 from nanogan.files import atomic_open, read_npy
 from nanogan.run.cli import load_gan, main, parse_evaluate
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl-C is handled (run/cli.py)
 
 NAMES = {"frechet": "Fréchet distance (lower is better)", "classifier_score": "classifier score (max 10)",
          "precision": "precision (fidelity)", "recall": "recall (diversity)",

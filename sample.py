@@ -8,7 +8,11 @@
 
 Samples come from the moving average of G's weights where the run kept one (--no-ema: G's own).
 """
+import signal
 import sys
+
+signal.signal(signal.SIGINT, lambda signum, frame: sys.exit(130))  # Ctrl-C while importing: no traceback
+
 
 import numpy as np
 
@@ -19,6 +23,8 @@ from nanogan.eval.samples import CHUNK, draw
 from nanogan.eval.walks import label_walks, random_walks
 from nanogan.files import atomic_open
 from nanogan.run.cli import load_gan, main, parse_sample
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl-C is handled (run/cli.py)
 
 
 def sample(args, gan):

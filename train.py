@@ -12,8 +12,12 @@ the order of its writes, resume and Ctrl-C are nanogan/run/rundir.py's; where a 
 is nanogan/run/state.py's. Draw from a trained generator with sample.py, score it with
 evaluate.py.
 """
-import os
+import signal
 import sys
+
+signal.signal(signal.SIGINT, lambda signum, frame: sys.exit(130))  # Ctrl-C while importing: no traceback
+
+import os
 import time
 
 import numpy as np
@@ -28,6 +32,8 @@ from nanogan.run.cli import main, parse_train, run_config
 from nanogan.run.progress import Progress
 from nanogan.run.rundir import RunDir
 from nanogan.run.state import State
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl-C is handled (run/cli.py)
 
 CHECK_EVERY = 25  # steps between reads of the running statistics (each read waits for a GPU)
 STAT_COLUMNS = ["d_loss", "g_loss", "d_real", "d_fake", "acc_real", "acc_fake"]   # GAN.step's

@@ -3,7 +3,7 @@
 Read in this order: module (the layer contract: forward caches, backward returns dL/dx and
 adds into the parameters' .grad), init, dense, activations, loss, adam, then reshape,
 dropout, conv (and conv_reference, the plain loops it is tested against), batchnorm,
-minibatch, ema; softmax is the classifier's loss.
+minibatch, ema, spectral_norm; softmax is the classifier's loss.
 """
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .adam import Adam
@@ -17,7 +17,10 @@ from .minibatch import MinibatchDiscrimination
 from .module import Module, Parameter, Sequential
 from .reshape import Flatten, Reshape
 from .softmax import SoftmaxCrossEntropy
+from .loss import Hinge
+from .spectral_norm import SpectralNorm
 
 __all__ = ["Adam", "BCEWithLogits", "BatchNorm", "Conv2d", "ConvTranspose2d", "Dense", "Dropout", "EMA", "Flatten",
            "LeakyReLU", "MinibatchDiscrimination", "Module", "Parameter", "ReLU", "Reshape", "Sequential", "Sigmoid",
-           "SoftmaxCrossEntropy", "Tanh"]
+           "SoftmaxCrossEntropy", "Tanh",
+           "Hinge", "SpectralNorm"]

@@ -16,6 +16,7 @@ from hypothesis import given, settings, strategies as st
 
 import nanogan as ng
 from nanogan.backend import get_xp, to_host
+from nanogan.nn import Hinge
 from helpers import DEVICES, assert_close, numeric_grad
 
 SETTINGS = settings(max_examples=20, deadline=None)
@@ -141,3 +142,91 @@ def test_rejects_mismatched_targets():
         bce(x, np.ones(4, dtype=np.float32))
     with pytest.raises(ValueError, match=r"BCEWithLogits.*float32.*float64"):
         bce(x, np.ones((4, 1)))
+
+
+# -- the hinge loss --------------------------------------------------------------------------
+
+def away_from_kinks(rng, shape):
+    """Logits in (-4, 4) at least 0.05 from +-1, where relu(1 -+ x) has its kinks."""
+    x = rng.uniform(-4, 4, size=shape)
+    return np.where(np.abs(np.abs(x) - 1) < 0.05, x + 0.1, x)
+
+
+def real_or_fake(rng, shape):
+    return rng.integers(0, 2, size=shape).astype(np.float64)             # 1 real, 0 fake
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("generator", [False, True])
+@SETTINGS
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), seed=st.integers(0, 2**16))
+def test_hinge_gradient(device, generator, shape, seed):
+    """D's -s [s x < 1] / M and G's -s / M against central differences of the mean loss."""
+    xp = get_xp(device)
+    rng = np.random.default_rng(seed)
+    x, t = xp.asarray(away_from_kinks(rng, shape)), xp.asarray(real_or_fake(rng, shape))   # float64
+    hinge = Hinge(generator=generator)
+    hinge(x, t)
+    analytic = hinge.backward()
+    numeric = numeric_grad(lambda: hinge(x, t), x)
+    assert_close(analytic, numeric, f"Hinge(generator={generator}) dL/dx for shape {tuple(shape)}",
+                 rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@SETTINGS
+@given(B=st.integers(1, 10), seed=st.integers(0, 2**16))
+def test_hinge_is_the_papers_loss(device, B, seed):
+    """D's loss on [real; fake] with n=B is mean relu(1 - D(x)) + mean relu(1 + D(G(z))), and
+    its gradient that of the two means; G's loss with t = 1 is -mean D(G(z))."""
+    xp = get_xp(device)
+    rng = np.random.default_rng(seed)
+    real, fake = away_from_kinks(rng, (B, 1)), away_from_kinks(rng, (B, 1))
+    formula = np.maximum(1 - real, 0).mean() + np.maximum(1 + fake, 0).mean()
+    grad = np.concatenate([-1.0 * (real < 1), 1.0 * (fake > -1)]) / B
+    x, t = np.concatenate([real, fake]), np.concatenate([np.ones((B, 1)), np.zeros((B, 1))])
+    hinge = Hinge()
+    value = float(hinge(xp.asarray(x), xp.asarray(t), n=B))
+    assert value == pytest.approx(formula, rel=1e-12), f"D's hinge loss {value!r}, formula {formula!r}"
+    assert_close(hinge.backward(), grad, "D's hinge gradient", rtol=1e-12, atol=0)
+    g = Hinge(generator=True)
+    value = float(g(xp.asarray(fake), xp.ones((B, 1))))
+    assert value == pytest.approx(-fake.mean(), rel=1e-12), f"G's hinge loss {value!r}, -mean D(G(z)) {-fake.mean()!r}"
+    assert_close(g.backward(), np.full((B, 1), -1 / B), "G's hinge gradient", rtol=1e-12, atol=0)
+
+
+def test_hinge_against_torch():
+    """The same loss and gradient from PyTorch's relu and autograd, on a batch at the kinks too."""
+    torch = pytest.importorskip("torch")
+    x = np.array([[2.0], [1.0], [0.3], [-1.0], [-3.0], [1.0], [0.5], [-0.5]])
+    t = np.array([[1.0], [1.0], [1.0], [1.0], [0.0], [0.0], [0.0], [0.0]])
+    hinge = Hinge()
+    value = float(hinge(x, t, n=4))
+    xt = torch.tensor(x, requires_grad=True)
+    ref = torch.relu(1 - xt[:4]).mean() + torch.relu(1 + xt[4:]).mean()
+    ref.backward()
+    assert value == pytest.approx(ref.item(), rel=1e-12), f"hinge {value!r}, PyTorch {ref.item()!r}"
+    assert_close(hinge.backward(), xt.grad.numpy(), "hinge gradient vs PyTorch's", rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("generator", [False, True])
+def test_hinge_dtype_preserved(device, dtype, generator):
+    xp = get_xp(device)
+    x = xp.asarray(np.random.default_rng(0).standard_normal((5, 1)), dtype=dtype)
+    t = xp.asarray(np.array([[1], [0], [1], [0], [1]]), dtype=dtype)
+    hinge = Hinge(generator=generator)
+    loss = hinge(x, t)
+    g = hinge.backward()
+    assert loss.dtype == dtype and loss.shape == (), f"loss {loss.dtype} {loss.shape}, expected {np.dtype(dtype)} ()"
+    assert g.dtype == dtype and g.shape == x.shape, f"grad {g.dtype} {g.shape}, expected {np.dtype(dtype)} {x.shape}"
+
+
+def test_hinge_rejects_mismatched_targets():
+    hinge = Hinge()
+    x = np.zeros((4, 1), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"Hinge.*\(4, 1\).*\(4,\)"):
+        hinge(x, np.ones(4, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"Hinge.*float32.*float64"):
+        hinge(x, np.ones((4, 1)))

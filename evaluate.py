@@ -95,7 +95,7 @@ def run(argv=None):
     if args.json:
         with atomic_open(args.json, "w") as f:
             f.write(text + "\n")
-    print(text)
+    print(text, flush=True)
     return 0
 
 

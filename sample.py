@@ -40,7 +40,7 @@ def sample(args, gan):
             np.save(f, digits)
     else:
         save_png(args.out, grid(digits))
-    print(f"wrote {args.num_samples} samples to {args.out}")
+    print(f"wrote {args.num_samples} samples to {args.out}", flush=True)
 
 
 def walk(args, gan):
@@ -56,7 +56,7 @@ def walk(args, gan):
         z = random_walks(rng, args.walk_rows, args.walk_steps, gan.z_dim, args.walk_method)
         images = gan.sample(to_device(z, gan.xp))                                 # (rows * steps, 1, 28, 28)
     save_png(args.out, grid(to_uint8(images), args.walk_steps))
-    print(f"wrote {len(images) // args.walk_steps} walks of {args.walk_steps} steps to {args.out}")
+    print(f"wrote {len(images) // args.walk_steps} walks of {args.walk_steps} steps to {args.out}", flush=True)
 
 
 def run(argv=None):

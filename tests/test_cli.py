@@ -120,3 +120,33 @@ def test_a_small_run_in_process(tmp_path, capsys):
     """The in-process path the other tests use does train (and prints its epoch lines)."""
     code, out, err = main(capsys, "--epochs", 1, "--out", tmp_path / "run", *SMALL)
     assert code == 0 and "epoch   1/1" in out, (code, out, err)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_an_unwritable_stdout_is_one_error_line_and_a_run_keeps_its_files(tmp_path):
+    """stdout on a full disk: sample.py and evaluate.py say so in one line (their output is
+    the product); train.py trains on (its log is not), and its run directory is whole."""
+    import subprocess
+    import sys
+
+    from runs import ROOT, run
+    ck = tmp_path / "run" / "checkpoint.npz"
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--epochs", "1", "--out",
+                            str(tmp_path / "run"), *map(str, SMALL)], stdout=full, stderr=subprocess.PIPE,
+                           text=True, timeout=300)
+        assert p.returncode == 0 and ck.exists(), p.stderr
+        for argv in (["sample.py", ck, "--out", tmp_path / "s.png"],
+                     ["evaluate.py", ck, "--num-samples", 20, "--copy-check", 0]):
+            p = subprocess.run([sys.executable, os.path.join(ROOT, *map(str, argv[:1])), *map(str, argv[1:])],
+                               stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+            lines = p.stderr.strip().splitlines()
+            assert p.returncode == 2 and lines == ["error: cannot write the output (No space left on device)."], \
+                (argv[0], p.returncode, p.stderr)
+    # a reader that goes away (`| head -c 0`): exit 2, no traceback
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, "evaluate.py"), str(ck), "--num-samples", "20",
+                          "--copy-check", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.close()
+    err = p.stderr.read()
+    assert p.wait(timeout=300) == 2 and "Traceback" not in err and "Exception ignored" not in err, err
+    assert run("--help")[0] == 0

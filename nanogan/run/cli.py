@@ -42,8 +42,9 @@ def main(command, argv=None):
         _say("\ninterrupted")
         return 130
     except BrokenPipeError:
-        # the reader of our output went away (`| head`): nothing more to say to it
-        sys.stdout = open(os.devnull, "w")
+        # the reader of our output went away (`| head`): nothing more to say to it, and
+        # nothing left in stdout's buffer for Python to fail on at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 2
     except OSError as e:
         if e.errno is not None and getattr(e, "filename", None) is None:  # stdout itself (> /dev/full)

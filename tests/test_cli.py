@@ -42,6 +42,9 @@ BAD = [
     (["--arch", "fc", "--width", "32"], "--width sets the DCGAN's layers; --arch fc has none"),
     (["--d-norm", "none"], "--d-norm sets the DCGAN's layers; --arch fc has none"),
     (["--arch", "dcgan", "--d-norm", "layer"], "invalid choice: 'layer'"),
+    (["--loss", "hinge", "--real-label", "0.9"], "--loss hinge has no label smoothing"),
+    (["--arch", "dcgan", "--loss", "hinge"], "--loss hinge has no label smoothing"),   # the recipe's 0.9
+    (["--loss", "wasserstein"], "invalid choice: 'wasserstein'"),
     # abbreviations are not guesses
     (["--epoch", "3"], "unrecognized arguments: --epoch 3"),
     (["--out", ""], "--out needs a path"),

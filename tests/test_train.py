@@ -294,3 +294,18 @@ def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     # each architecture's epochs are its recipe's: `--arch fc` alone trains the headline FC row
     assert (fc["epochs"], dcgan["epochs"], config("--arch", "fc", "--epochs", "3")["epochs"]) == (30, 20, 3), (fc, dcgan)
     assert config("--arch", "fc", "--lr-d", "1e-4")["lr_d"] == 1e-4
+
+
+def test_spectral_norm_and_hinge_train_save_and_resume_exactly(tmp_path):
+    """--spectral-norm --loss hinge: D's checkpointed arrays include each normalised layer's u
+    and v, and a run resumed after its first epoch ends bit for bit where a straight one does."""
+    flags = ["--arch", "dcgan", "--spectral-norm", "--loss", "hinge", "--real-label", 1, "--d-norm", "none", *SMALL]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    ok(*flags, "--epochs", 2, "--out", straight)
+    ok(*flags, "--epochs", 1, "--out", split)
+    ok("--resume", split / "checkpoint.npz", "--epochs", 2)
+    ck = load_checkpoint(straight / "checkpoint.npz")
+    assert ck["config"]["d_sn"] is True and ck["config"]["loss"] == "hinge", ck["config"]
+    assert {"D/0.u", "D/0.v", "D/2.u", "D/2.v"} <= ck["arrays"].keys(), sorted(ck["arrays"])
+    differ = checkpoints_equal(straight / "checkpoint.npz", split / "checkpoint.npz")
+    assert not differ, f"the resumed run differs in {differ}"

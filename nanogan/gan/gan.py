@@ -30,7 +30,9 @@ class GAN:
         self.base_lrs = (self.opt_G.lr, self.opt_D.lr)
         # ema > 0: samples come from a moving average of G's weights (nn/ema.py)
         self.ema = nn.EMA(self.G, c.ema, flat=self.opt_G.data) if c.ema else None
-        self.bce = nn.BCEWithLogits()
+        # D's loss and G's: the BCE for both (G's the non-saturating one), or the hinge pair
+        self.loss_D, self.loss_G = (nn.BCEWithLogits(), nn.BCEWithLogits()) if c.loss == "bce" else \
+            (nn.Hinge(), nn.Hinge(generator=True))
         self.xp, self.z_dim, self.real_label = xp, c.z_dim, c.real_label
         self.conditional = c.arch == "cgan"
         # D judges real and fake images in one pass of 2B unless one of its layers would mix them
@@ -119,6 +121,8 @@ class GAN:
         G minimises  BCE(D(G(z)), 1) = -mean log sigmoid(D(G(z)))
         The second is the "non-saturating" G loss (Goodfellow et al. 2014, sec. 3): it has
         strong gradients exactly when D confidently rejects G's samples, early in training.
+        With config.loss "hinge" (nn/loss.py: Hinge) D minimises mean relu(1 - D(x)) +
+        mean relu(1 + D(G(z))) and G minimises -mean D(G(z)); the step is otherwise the same.
 
         Returns a device array of 6 statistics: D loss, G loss, mean D(x), mean D(G(z)),
         D's accuracy on the real batch and on the fake batch.
@@ -155,9 +159,9 @@ class GAN:
         self.opt_G.zero_grad()
         self.use_masks(masks_G)
         logit_gen = self.discriminate(fake, y_fake)
-        loss_G = self.bce(logit_gen, ones)
+        loss_G = self.loss_G(logit_gen, ones)
         self.D.requires_grad_(False)
-        self.G.backward(self.d_backward(self.bce.backward()))
+        self.G.backward(self.d_backward(self.loss_G.backward()))
         self.D.requires_grad_(True)
         self.opt_G.step()
         if self.ema:
@@ -168,11 +172,13 @@ class GAN:
 
     def d_pass(self, x, y, targets, n=None):
         """D's forward and backward on the images x (labels y): its logits, its loss (the
-        BCE's sum over n, by default its mean) and sigmoid(logits), D's probabilities."""
+        sum over n, by default its mean) and sigmoid(logits), D's probabilities."""
         logits = self.discriminate(x, y)
-        loss = self.bce(logits, targets, n)
-        self.D.backward(self.bce.backward())
-        return logits, loss, self.bce.p
+        loss = self.loss_D(logits, targets, n)
+        self.D.backward(self.loss_D.backward())
+        # sigmoid(logits), D's probabilities: the BCE leaves them behind; for the hinge, the same formula
+        p = self.loss_D.p if isinstance(self.loss_D, nn.BCEWithLogits) else 0.5 * (1 + self.xp.tanh(0.5 * logits))
+        return logits, loss, p
 
     def targets(self, B):
         """BCE's targets for a batch of B, made once: D's, real_label (< 1 is one-sided label

@@ -26,7 +26,9 @@ class Config:
     dropout: float | None = None      # fc, cgan: D's dropout (None: 0.3)
     minibatch: bool = False           # minibatch discrimination in D (nn/minibatch.py)
     mbd_distance: str = "l1"          # its distance between samples: "l1" or "l2"
+    d_sn: bool = False                # spectral normalisation of D's weights (nn/spectral_norm.py)
     # -- how they learn
+    loss: str = "bce"                 # "bce" (non-saturating) or "hinge" (nn/loss.py)
     lr: float = 2e-4                  # G's Adam learning rate
     lr_d: float | None = None         # D's (None: lr)
     beta1: float = 0.5

@@ -13,8 +13,8 @@ import sys
 from ..data.datasets import DATASETS
 from ..errors import NanoganError
 from ..files import check_output_file, check_writable_dir
-from .config import (ARCH_DEFAULTS, ARCH_EPOCHS, D_NORMS, HYPER, MBD_DISTANCES, RUN_OPTIONS, check_combination,
-                     check_value, flag)
+from .config import (ARCH_DEFAULTS, ARCH_EPOCHS, D_NORMS, HYPER, LOSSES, MBD_DISTANCES, RUN_OPTIONS,
+                     check_combination, check_value, flag)
 
 # Options that moved to a command of their own: a user typing the old form is told where.
 MOVED = {"--sample-from": "sample.py CKPT --out FILE", "--walk": "sample.py CKPT --walk --out FILE.png",
@@ -108,6 +108,11 @@ def train_parser():
     add("--mbd-distance", choices=MBD_DISTANCES, help="minibatch discrimination's distance between samples: "
         "l1 (the paper's) or l2 (a smoothed Euclidean one, by matrix products: faster) "
         f"(default: {_per_arch('mbd_distance')})")
+    add("--spectral-norm", dest="d_sn", action=argparse.BooleanOptionalAction,
+        help="divide each of D's weights by its largest singular value (Miyato et al. 2018): a D that cannot "
+        f"change its verdict faster than its input changes (default: {_per_arch('d_sn')})")
+    add("--loss", choices=LOSSES, help="bce: binary cross-entropy, G's the non-saturating one; hinge: D asks for "
+        f"a margin of 1, G raises D's logits (Lim & Ye 2017) (default: {_per_arch('loss')})")
     add("--ema", type=float, help="sample, draw grids and evaluate with an exponential moving average of "
         "G's weights with this decay (Yazıcı et al. 2019); 0: G's own weights "
         f"(default: {_per_arch('ema')})")
@@ -160,8 +165,10 @@ def run_config(args, ck):
     options = {k: getattr(args, k) for k in RUN_OPTIONS if getattr(args, k) is not None}
     if ck is None:
         arch = given.get("arch", HYPER["arch"])
-        return {**HYPER, **ARCH_DEFAULTS[arch], **given, **RUN_OPTIONS, **options,
-                "epochs": args.epochs or ARCH_EPOCHS[arch], "device": args.device}
+        config = {**HYPER, **ARCH_DEFAULTS[arch], **given, **RUN_OPTIONS, **options,
+                  "epochs": args.epochs or ARCH_EPOCHS[arch], "device": args.device}
+        check_combination(config)   # the recipe's values with the given ones
+        return config
     config = ck["config"]
     for k, v in given.items():
         if config[k] != v:

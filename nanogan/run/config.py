@@ -11,6 +11,7 @@ import math
 from ..data.datasets import DATASETS
 from ..gan.recipe import RECIPES, Config, recipe
 from ..errors import NanoganError
+from ..files import shown
 
 ARCHS = tuple(sorted(RECIPES))
 DEVICES = ("cpu", "cuda")
@@ -29,10 +30,11 @@ ARCH_EPOCHS = {arch: recipe(arch).epochs for arch in RECIPES}
 # What a checkpoint saved before an option existed was trained with: that option's old
 # behaviour, which is not always today's default (no averaging then, for instance).
 LEGACY = {"dropout": None, "lr_d": None, "lr_decay": 1.0, "ema": 0.0, "width": None, "d_norm": None,
-          "mbd_distance": "l1", "d_width": None, "lr_hold": None}
+          "mbd_distance": "l1", "d_width": None, "lr_hold": None, "d_sn": False, "loss": "bce"}
 LEGACY_ARCH = {"dcgan": {"width": 64, "d_norm": "batch"}}
 D_NORMS = ("batch", "none")
 MBD_DISTANCES = ("l1", "l2")  # nanogan/nn/minibatch.py: FEATURES
+LOSSES = ("bce", "hinge")     # nanogan/nn/loss.py
 MAX_EPOCHS = 100_000
 
 
@@ -71,6 +73,8 @@ RULES = {
     "d_width": (_optional(_integer(1, 1024)), "an integer from 1 to 1024"),
     "d_norm": (_optional(lambda v: v in D_NORMS), f"one of {', '.join(D_NORMS)}"),
     "mbd_distance": (lambda v: isinstance(v, str) and v in MBD_DISTANCES, f"one of {', '.join(MBD_DISTANCES)}"),
+    "d_sn": (lambda v: isinstance(v, bool), "true or false"),
+    "loss": (lambda v: isinstance(v, str) and v in LOSSES, f"one of {', '.join(LOSSES)}"),
     "epochs": (_integer(1, MAX_EPOCHS), f"an integer from 1 to {MAX_EPOCHS}"),
     "device": (lambda v: isinstance(v, str) and v in DEVICES, f"one of {', '.join(DEVICES)}"),
     "eval_every": (_integer(0, MAX_EPOCHS), f"an integer from 0 to {MAX_EPOCHS}"),
@@ -95,6 +99,9 @@ def check_combination(config, where=""):
     if config.get("dropout") is not None and config.get("arch") == "dcgan":
         raise NanoganError(f"{where}--dropout sets D's dropout in fc and cgan; the DCGAN's D has "
                            "BatchNorm and no dropout.")
+    if config.get("loss") == "hinge" and config.get("real_label") not in (None, 1, 1.0):
+        raise NanoganError(f"{where}--loss hinge has no label smoothing: its margin is the label; drop --real-label "
+                           "or give --real-label 1.")
     arch = config.get("arch") or HYPER["arch"]  # None: not given on the command line
     for name in ("width", "d_width", "d_norm"):
         if config.get(name) is not None and arch != "dcgan":
@@ -123,34 +130,43 @@ def check_memory(config, where=""):
                            "smaller sizes.")
 
 
-def memory_estimate(config):
-    """Bytes of float32 arrays one training step holds, from the sizes alone (train.py's
-    build_fc and build_dcgan, counted by hand; tests compare the counts with real networks):
-    every parameter 5 times (itself, its gradient, Adam's m and v, the moving average), and
-    per image of the batch 3 numbers for every activation (the value a layer caches, its
-    gradient, a temporary), for G's images and D's real and fake ones; minibatch
-    discrimination's pairwise tensors grow with the batch squared."""
-    B, z, mbd = config["batch_size"], config["z_dim"], config["minibatch"]
+def parameter_counts(config):
+    """(G's, D's) number of trained parameters, counted by hand from the layer sizes of
+    nanogan/gan/models.py (a test compares them with the built networks)."""
+    z, mbd = config["z_dim"], config["minibatch"]
     if config["arch"] == "dcgan":
         w = config["width"] or 64
         wd = config["d_width"] or w
         feats = 2 * wd * 49                                                   # D's features before its head
-        params_G = z * 2 * w * 49 + 3 * 2 * w * 49 + 2 * w * w * 16 + 3 * w + w * 16 + 1
-        params_D = 16 * wd + wd + wd * 2 * wd * 16 + 2 * wd + 4 * wd + feats + 50 * mbd + 1
-        acts_G = z + 3 * 2 * w * 49 + w * 16 * 49 + 3 * w * 196 + 16 * 196 + 2 * 784   # dense, col, convT's
-        acts_D = 784 + 16 * 196 + 2 * wd * 196 + wd * 16 * 49 + 3 * feats     # im2col buffers among them
+        G = z * 2 * w * 49 + 3 * 2 * w * 49 + 2 * w * w * 16 + 3 * w + w * 16 + 1   # dense + BN, convT + BN, convT
+        D = 16 * wd + wd + wd * 2 * wd * 16 + 2 * wd + 4 * wd * (config["d_norm"] != "none") + feats + 50 * mbd + 1
     else:
         nc = 10 if config["arch"] == "cgan" else 0
         feats = 256
-        params_G = (z + nc) * 256 + 256 * 512 + 512 * 1024 + 1024 * 784 + 256 + 512 + 1024 + 784
-        params_D = (784 + nc) * 1024 + 1024 * 512 + 512 * 256 + 1024 + 512 + 256 + 256 + 50 * mbd + 1
+        G = (z + nc) * 256 + 256 * 512 + 512 * 1024 + 1024 * 784 + 256 + 512 + 1024 + 784
+        D = (784 + nc) * 1024 + 1024 * 512 + 512 * 256 + 1024 + 512 + 256 + 256 + 50 * mbd + 1
+    return G, D + feats * 250 * mbd                                          # minibatch discrimination's T: (A, 50, 5)
+
+
+def memory_estimate(config):
+    """Bytes of float32 arrays one training step holds, from the sizes alone: every
+    parameter 5 times (itself, its gradient, Adam's m and v, the moving average), and per
+    image of the batch 3 numbers for every activation (the value a layer caches, its
+    gradient, a temporary; im2col buffers among them), for G's images and D's real and fake
+    ones; minibatch discrimination's pairwise tensors grow with the batch squared. The
+    DCGAN of width and D width 1024 and z_dim 4096 comes out at 16 GB; 17 GB were measured."""
+    B, z, mbd = config["batch_size"], config["z_dim"], config["minibatch"]
+    if config["arch"] == "dcgan":
+        w = config["width"] or 64
+        wd = config["d_width"] or w
+        acts_G = z + 3 * 2 * w * 49 + w * 16 * 49 + 3 * w * 196 + 16 * 196 + 2 * 784
+        acts_D = 784 + 16 * 196 + 2 * wd * 196 + wd * 16 * 49 + 3 * 2 * wd * 49
+    else:
+        nc = 10 if config["arch"] == "cgan" else 0
         acts_G = z + nc + 2 * (256 + 512 + 1024) + 3 * 784
         acts_D = 784 + nc + 3 * (1024 + 512 + 256)
-    pairwise = 0
-    if mbd:
-        params_D += feats * 250                                               # T: (A, 50, 5)
-        pairwise = B * B * (50 * 5 * 2 + 50 if config["mbd_distance"] == "l1" else 50 * 3)
-    floats = 5 * (params_G + params_D) + 3 * B * (acts_G + 2 * acts_D) + pairwise
+    pairwise = B * B * (50 * 5 * 2 + 50 if config["mbd_distance"] == "l1" else 50 * 3) if mbd else 0
+    floats = 5 * sum(parameter_counts(config)) + 3 * B * (acts_G + 2 * acts_D) + pairwise
     return 4 * floats
 
 

@@ -168,7 +168,7 @@ def test_unreadable_file(tmp_path):
     plain_test_split(tmp_path)
     os.remove(tmp_path / TEST_FILES[1])
     (tmp_path / TEST_FILES[1]).mkdir()  # something is there, but it cannot be read as a file
-    one_line_error("cannot read", name="mnist", split="test", data_dir=tmp_path)
+    one_line_error("is a directory, not a regular file", name="mnist", split="test", data_dir=tmp_path)
 
 
 def test_unknown_names():

@@ -34,7 +34,7 @@ import numpy as np
 
 from . import idx
 from ..errors import NanoganError
-from ..files import atomic_open
+from ..files import atomic_open, shown
 
 PACKAGE_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mnist")
 ENV_VAR = "NANOGAN_DATA_DIR"
@@ -137,10 +137,10 @@ def _check_user_dir(path):
     A directory that does not exist yet is fine: downloads create it.
     """
     if os.path.exists(path) and not os.path.isdir(path):
-        raise NanoganError(f"the data directory {path} is a file, not a directory; "
+        raise NanoganError(f"the data directory {shown(path)} is a file, not a directory; "
                            f"point --data-dir or {ENV_VAR} at a directory.")
     if os.path.isdir(path) and not os.access(path, os.R_OK | os.X_OK):
-        raise NanoganError(f"the data directory {path} cannot be read (permission denied); "
+        raise NanoganError(f"the data directory {shown(path)} cannot be read (permission denied); "
                            f"fix its permissions or point --data-dir or {ENV_VAR} elsewhere.")
 
 
@@ -158,7 +158,7 @@ def _load_file(spec, file, dirs, download_dir, mirrors, progress):
     """The verified uint8 array of one of the four files, found in `dirs` or downloaded."""
     path = _find(dirs, file)
     if path is None and not mirrors:
-        raise NanoganError(f"{file}(.gz) is not in {' or '.join(dirs)} and downloading is turned off "
+        raise NanoganError(f"{shown(file)}(.gz) is not in {' or '.join(map(shown, dirs))} and downloading is turned off "
                            f"(no mirrors); copy the files there or point --data-dir or {ENV_VAR} at a copy.")
     if path is None:
         return _download(spec, file, download_dir, mirrors, progress)
@@ -182,7 +182,7 @@ def _verify(buf, expected, path):
         fix = "reinstall nanogan (or restore the file from git) to get the shipped copy back"
     else:
         fix = "delete it and run again to download a fresh copy"
-    raise NanoganError(f"{path} is corrupt or not the canonical file (its SHA-256 is {digest[:16]}..., "
+    raise NanoganError(f"{shown(path)} is corrupt or not the canonical file (its SHA-256 is {digest[:16]}..., "
                        f"expected {expected[:16]}...); {fix}.")
 
 
@@ -196,11 +196,11 @@ def _download(spec, file, dest_dir, mirrors, progress):
             raw = _fetch(url, progress)
             array = _check_download(raw, spec, file, url)
         except NanoganError as e:
-            failures.append(f"{url}: {str(e).rstrip('.')}")
+            failures.append(f"{shown(url)}: {str(e).rstrip('.')}")
             continue
         _write_atomically(os.path.join(dest_dir, gz_name), raw)
         return array
-    raise NanoganError(f"could not download {gz_name} into {dest_dir} from any mirror "
+    raise NanoganError(f"could not download {shown(gz_name)} into {shown(dest_dir)} from any mirror "
                        f"({'; '.join(failures)}); check your network, or copy the file there "
                        f"yourself and point --data-dir or {ENV_VAR} at it.")
 
@@ -235,18 +235,18 @@ def _fetch(url, progress):
 def _why(error):
     """A short reason for a failed request, for the list of failed mirrors."""
     if isinstance(error, urllib.error.HTTPError):
-        return f"HTTP {error.code} {error.reason}"
+        return f"HTTP {error.code} {shown(error.reason)}"
     if isinstance(error, urllib.error.URLError):
         error = error.reason  # the underlying socket error, or a string
     if isinstance(error, TimeoutError):
         return f"no answer within {TIMEOUT:g} s (timed out)"
-    return str(error) or type(error).__name__
+    return shown(error) or type(error).__name__
 
 
 def _show_progress(url, got, size):
     """One status line, rewritten in place with a carriage return."""
     done = f"{100 * got // size:3d}% of {size / 1e6:.1f} MB" if size else f"{got / 1e6:.1f} MB"
-    sys.stderr.write(f"\rdownloading {url}: {done}")
+    sys.stderr.write(f"\rdownloading {shown(url)}: {done}")
     sys.stderr.flush()
 
 
@@ -280,7 +280,7 @@ def _write_atomically(path, data):
             f.write(data)
     except OSError as e:
         if not opened:
-            raise NanoganError(f"cannot write into {folder} ({e.strerror or e}); "
+            raise NanoganError(f"cannot write into {shown(folder)} ({e.strerror or e}); "
                                f"point --data-dir or {ENV_VAR} at a writable directory.") from None
-        raise NanoganError(f"cannot write {path} ({e.strerror or e}); "
+        raise NanoganError(f"cannot write {shown(path)} ({e.strerror or e}); "
                            "free some disk space or choose another --data-dir.") from None

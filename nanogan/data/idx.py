@@ -19,18 +19,22 @@ have unpacked `foo.gz` without renaming it. `read_bytes` does that step and
 decompressed bytes (datasets.py) decompresses once and parses the same buffer.
 """
 import gzip
+import math
 import struct
 import zlib
 
 import numpy as np
 
 from ..errors import NanoganError
+from ..files import atomic_open, read_regular, shown
 
 GZIP_MAGIC = b"\x1f\x8b"
 UBYTE = 0x08
 # Every dtype code of the format, so an error can say what it found.
 DTYPE_NAMES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "int16",
                0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}
+MAX_DIMS = 4                   # MNIST's files have 1 (labels) or 3 (images); write_idx writes up to 4
+MAX_BYTES = 64 * 2**20         # the largest file, train-images, is 47,040,016 bytes unpacked
 
 
 def gunzip_if_gzip(raw, name):
@@ -41,23 +45,37 @@ def gunzip_if_gzip(raw, name):
     if raw[:2] != GZIP_MAGIC:
         return raw
     try:
-        return gzip.decompress(raw)
+        data = _gunzip(raw, MAX_BYTES)
     # BadGzipFile (an OSError): a broken header; EOFError: the stream stops early;
     # zlib.error: the compressed data itself is damaged.
     except (OSError, EOFError, zlib.error) as e:
-        raise NanoganError(f"{name} starts like a gzip file but does not decompress ({e}), "
+        raise NanoganError(f"{shown(name)} starts like a gzip file but does not decompress ({shown(e)}), "
                            "so it is damaged or cut short; replace it with a good copy.") from None
+    if data is None:
+        raise NanoganError(f"{shown(name)} unpacks to more than {MAX_BYTES} bytes, more than any IDX file "
+                           "nanogan reads, so it is not one; replace it with a good copy.")
+    return data
+
+
+def _gunzip(raw, limit):
+    """gzip.decompress(raw), but never more than `limit` bytes out: a few KB of gzip can
+    unpack to gigabytes (None then). Members one after another (as `cat a.gz b.gz` makes) are joined."""
+    out, size = [], 0
+    while raw:
+        d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)         # a gzip header, then deflate
+        out.append(d.decompress(raw, limit + 1 - size))
+        size += len(out[-1])
+        if size > limit:
+            return None
+        if not d.eof:
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
+        raw = d.unused_data.lstrip(b"\0")                           # gzip allows zero padding between members
+    return b"".join(out)
 
 
 def read_bytes(path):
     """The bytes of the file at `path`, gunzipped when they are gzip."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise NanoganError(f"cannot read {path} ({e.strerror or e}); "
-                           "check that it is a readable file.") from None
-    return gunzip_if_gzip(raw, path)
+    return gunzip_if_gzip(read_regular(path, "the data file", MAX_BYTES), path)
 
 
 def parse_idx(buf, name):
@@ -69,28 +87,31 @@ def parse_idx(buf, name):
     NanoganError naming `name`.
     """
     if len(buf) < 4:
-        raise NanoganError(f"{name} is truncated: it has {len(buf)} bytes, "
+        raise NanoganError(f"{shown(name)} is truncated: it has {len(buf)} bytes, "
                            "fewer than the 4-byte IDX magic number; replace it with a good copy.")
     zero0, zero1, code, ndim = buf[0], buf[1], buf[2], buf[3]
     if zero0 != 0 or zero1 != 0 or code not in DTYPE_NAMES:
-        raise NanoganError(f"{name} is not an IDX file (it starts with bytes {bytes(buf[:4]).hex(' ')}, "
+        raise NanoganError(f"{shown(name)} is not an IDX file (it starts with bytes {bytes(buf[:4]).hex(' ')}, "
                            "not 00 00 <dtype> <ndim>) nor a gzipped one; replace it with a good copy.")
     if code != UBYTE:
-        raise NanoganError(f"{name} holds {DTYPE_NAMES[code]} values (IDX dtype code 0x{code:02x}), "
+        raise NanoganError(f"{shown(name)} holds {DTYPE_NAMES[code]} values (IDX dtype code 0x{code:02x}), "
                            "but nanogan reads only unsigned bytes (0x08).")
+    if ndim > MAX_DIMS:
+        raise NanoganError(f"{shown(name)} has {ndim} dimensions in its header; an IDX file nanogan reads has "
+                           f"at most {MAX_DIMS}, so it is damaged; replace it with a good copy.")
     header = 4 + 4 * ndim
     if len(buf) < header:
-        raise NanoganError(f"{name} is truncated inside its header ({len(buf)} bytes, "
+        raise NanoganError(f"{shown(name)} is truncated inside its header ({len(buf)} bytes, "
                            f"{header} needed for {ndim} dimensions); replace it with a good copy.")
     dims = struct.unpack(f">{ndim}I", buf[4:header])  # big-endian uint32s
-    expected = int(np.prod(dims, dtype=np.int64))      # 1 for ndim == 0, a scalar
+    expected = math.prod(dims)                         # exact (no int64 overflow); 1 for ndim == 0, a scalar
     payload = len(buf) - header
     size = f"{' x '.join(map(str, dims))} = {expected}" if ndim > 1 else str(expected)
     if payload < expected:
-        raise NanoganError(f"{name} is truncated: its header promises {size} bytes of data "
+        raise NanoganError(f"{shown(name)} is truncated: its header promises {size} bytes of data "
                            f"but only {payload} follow; replace it with a good copy.")
     if payload > expected:
-        raise NanoganError(f"{name} has {payload - expected} bytes after the {size} its header "
+        raise NanoganError(f"{shown(name)} has {payload - expected} bytes after the {size} its header "
                            "describes, so header and data disagree; replace it with a good copy.")
     return np.frombuffer(buf, dtype=np.uint8, offset=header).reshape(dims)
 
@@ -116,5 +137,5 @@ def write_idx(path, array):
     data = idx_bytes(array)
     if str(path).endswith(".gz"):
         data = gzip.compress(data, mtime=0)  # mtime=0: same array, same bytes, same digest
-    with open(path, "wb") as f:
+    with atomic_open(path) as f:
         f.write(data)

@@ -1,8 +1,13 @@
 """Turning generator outputs into pictures: uint8 digits, grids, PNG and GIF files."""
+import warnings
+
 import numpy as np
 
 from ..backend import to_host
-from ..files import atomic_open
+from ..files import atomic_open, open_regular
+
+MAX_PICTURE_BYTES = 16 * 2**20     # a grid PNG is a few tens of KB
+MAX_PIXELS = 4096 * 4096           # a grid is 2 * (10 * 30 + 2) pixels a side at most
 
 
 def to_uint8(images):
@@ -40,3 +45,20 @@ def save_gif(path, pictures, ms_per_frame=400):
     with atomic_open(path) as f:
         frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:],
                        duration=durations, loop=0)
+
+
+def read_picture(path, what="picture"):
+    """A PNG (or GIF) written by save_png, as a uint8 grayscale array. Only a regular file
+    of at most MAX_PICTURE_BYTES is opened (files.open_regular), and only a picture of at
+    most MAX_PIXELS is decoded: a small PNG's header can promise 20000 x 20000 pixels (a
+    "decompression bomb"). Raises NanoganError, OSError or ValueError for anything else."""
+    from PIL import Image
+    with open_regular(path, what, MAX_PICTURE_BYTES) as f, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(f) as im:
+                if im.width * im.height > MAX_PIXELS:
+                    raise ValueError(f"{im.width} x {im.height} pixels is more than a grid has")
+                return np.asarray(im.convert("L"))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise ValueError(str(e)) from None

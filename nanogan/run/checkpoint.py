@@ -23,14 +23,24 @@ configuration saved before an option existed gets that option's old behaviour
 (config.LEGACY: no weight averaging, one learning rate, the DCGAN's 64 channels).
 """
 import json
-import math
+import os
+import re
 
 import numpy as np
 
 from ..backend import make_rng, set_rng_state
 from .config import RUN_OPTIONS, check_config, fill_legacy
 from ..errors import NanoganError
-from ..files import atomic_open, read_npz
+from ..files import atomic_open, parse_json, read_npz, shown
+
+# Checkpoints this process loaded: realpath -> (device, inode, size, mtime) of the file
+# read, so that a run can tell, once it holds the directory's lock, whether the file is
+# still the one it loaded (rundir.RunDir.open).
+LOADED = {}
+# No array of a healthy run comes near these; larger finite values (3e38, say) come from
+# a hand edit or a diverged run and only draw black images.
+MAX_ABS = 1e6                 # parameters, their moving averages, Adam's m, BatchNorm's running means
+MAX_SQUARES = 1e12            # Adam's v and BatchNorm's running variances (>= 0): squares of the above
 
 FORMAT = "nanogan-checkpoint-2"
 OLD_FORMATS = ("nanogan-checkpoint-1",)
@@ -63,11 +73,12 @@ def load_checkpoint(path):
     "arrays": {"G/0.W": array, ...}}. Anything that is not a whole, sensible nanogan
     checkpoint raises NanoganError naming the file; the arrays themselves are checked
     against the networks they are loaded into, by `check_arrays`."""
+    identity = _identity(path)
     raw = read_npz(path, "checkpoint")
-    bad = f"checkpoint {path} is damaged: "
+    bad = f"checkpoint {shown(path)} is damaged: "
     fmt = _text(raw.get("format"))
     if fmt != FORMAT and fmt not in OLD_FORMATS:
-        raise NanoganError(f"{path} is not a nanogan checkpoint (no '{FORMAT}' marker).")
+        raise NanoganError(f"{shown(path)} is not a nanogan checkpoint (no '{FORMAT}' marker).")
     if fmt != FORMAT:  # format 1: saved at an epoch's end, before history existed
         for key in ("step", "epoch_rng", "totals", "seconds", "history"):
             if key in raw:
@@ -78,10 +89,10 @@ def load_checkpoint(path):
     if missing:
         raise NanoganError(f"{bad}it lacks {', '.join(missing)}.")
     try:
-        config = json.loads(_text(raw["config"]))
-        history = json.loads(_text(raw["history"]))
-    except (TypeError, ValueError):
-        raise NanoganError(f"{bad}its config or history is not valid JSON.") from None
+        config = parse_json(_text(raw["config"]))
+        history = parse_json(_text(raw["history"]))
+    except ValueError as e:
+        raise NanoganError(f"{bad}its config or history is not valid JSON ({shown(e)}).") from None
     if isinstance(config, dict):  # options added since the checkpoint was saved
         fill_legacy(config)
         if fmt in OLD_FORMATS:
@@ -102,12 +113,37 @@ def load_checkpoint(path):
     ck["seconds"] = float(ck["seconds"])
     ck["history"] = check_history(history, ck["epoch"], bad)
     ck["arrays"] = {k: v for k, v in raw.items() if k not in META}
+    if identity is not None and identity == _identity(path):   # not replaced while it was read
+        LOADED[os.path.realpath(path)] = identity
     return ck
+
+
+def _identity(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def saved_config(path):
+    """The configuration dict saved in checkpoint `path`, as saved (no legacy options filled
+    in), or None if it is not a readable nanogan checkpoint. Reads only two small entries."""
+    try:
+        raw = read_npz(path, "checkpoint", only=("format", "config"))
+        config = parse_json(_text(raw.get("config"))) if _text(raw.get("format")) in (FORMAT, *OLD_FORMATS) else None
+    except (NanoganError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
 
 
 # a metrics row: these columns must be numbers (the curves are drawn from them); the
 # others, if present, numbers or "" (not evaluated that epoch)
 HISTORY_COLUMNS = ("d_loss", "g_loss", "d_real", "d_fake", "acc_real", "acc_fake")
+# scored together: a row that has one has the other (the curves draw both)
+SCORED_TOGETHER = ("frechet", "entropy")
+NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")    # as nanogan writes them: ASCII, no "nan"
+MAX_METRIC = 1e9              # above any loss, score, second count or rate a run writes
 
 
 def check_history(history, epoch, bad):
@@ -116,15 +152,13 @@ def check_history(history, epoch, bad):
     Returns the rows with the same columns each (missing ones ""), since rows written by
     older versions lack columns that newer ones have. `bad` starts the error message."""
     def number(text):
-        try:
-            return math.isfinite(float(text))
-        except ValueError:
-            return False
+        return len(text) < 40 and NUMBER.fullmatch(text) is not None and abs(float(text)) <= MAX_METRIC
 
     rows = history if isinstance(history, list) else [None]
     ok = all(isinstance(r, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in r.items())
-             and r.get("epoch", "").isdigit() and all(number(r.get(c, "")) for c in HISTORY_COLUMNS)
-             and all(v == "" or number(v) for v in r.values()) for r in rows)
+             and re.fullmatch(r"[0-9]{1,9}", r.get("epoch", "")) and all(number(r.get(c, "")) for c in HISTORY_COLUMNS)
+             and all(v == "" or number(v) for v in r.values())
+             and len({r.get(c, "") == "" for c in SCORED_TOGETHER}) == 1 for r in rows)
     epochs = [int(r["epoch"]) for r in rows] if ok else []
     if not ok or epochs != sorted(set(epochs)) or (epochs and not 1 <= epochs[0] <= epochs[-1] <= epoch):
         raise NanoganError(f"{bad}its history is not a list of metrics rows for epochs 1 to {epoch}.")
@@ -135,19 +169,40 @@ def check_history(history, epoch, bad):
 def check_arrays(ck, expected, path):
     """Every array the networks and optimizers need, and nothing else, each with the
     expected shape and dtype and finite. expected: {name: array of the right shape and dtype}."""
-    bad = f"checkpoint {path} does not fit a {ck['config']['arch']} GAN: "
+    bad = f"checkpoint {shown(path)} does not fit a {ck['config']['arch']} GAN: "
     arrays = ck["arrays"]
     missing, extra = sorted(expected.keys() - arrays.keys()), sorted(arrays.keys() - expected.keys())
     if missing or extra:
         raise NanoganError(bad + " and ".join(([f"it lacks {', '.join(missing[:3])}"] if missing else [])
-                                              + ([f"it has unknown {', '.join(extra[:3])}"] if extra else [])) + ".")
+                                              + ([f"it has unknown {', '.join(map(shown, extra[:3]))}"] if extra else []))
+                           + ".")
     for name, want in expected.items():
         got = arrays[name]
         if got.shape != want.shape or got.dtype != want.dtype:
             raise NanoganError(f"{bad}{name} is {got.dtype} {got.shape}, expected {want.dtype} {want.shape}.")
     name = first_non_finite(arrays)
     if name is not None:
-        raise NanoganError(f"checkpoint {path} is damaged: {name} holds NaN or inf.")
+        raise NanoganError(f"checkpoint {shown(path)} is damaged: {name} holds NaN or inf.")
+    problem = first_out_of_range(arrays)
+    if problem is not None:
+        raise NanoganError(f"checkpoint {shown(path)} is damaged: {problem}.")
+
+
+def first_out_of_range(arrays):
+    """What is wrong with the first array outside the range a healthy run keeps it in, or
+    None: counts ("t") must be non-negative, variances and Adam's v in [0, MAX_SQUARES],
+    everything else within +-MAX_ABS."""
+    for name, a in arrays.items():
+        leaf = name.rsplit("/", 1)[-1]
+        if a.dtype.kind in "iu":
+            if a.size and (a.min() < 0 or a.max() >= 2**62):
+                return f"{name} must be a non-negative count"
+        elif a.dtype.kind == "f" and a.size:
+            squares = leaf.endswith("running_var") or leaf.startswith("v.")
+            lo, hi = (0.0, MAX_SQUARES) if squares else (-MAX_ABS, MAX_ABS)
+            if a.min() < lo or a.max() > hi:
+                return f"{name} holds values outside [{lo:g}, {hi:g}] ({a.min():g} to {a.max():g})"
+    return None
 
 
 def _text(a):
@@ -165,6 +220,9 @@ def _rng_state(a, what):
     """A generator state as saved by backend.rng_state, tried on a scratch generator."""
     text = _text(a)
     try:
+        if text is None or len(text) > 10_000:
+            raise ValueError("not a state")
+        parse_json(text)                                   # depth-checked before backend's json.loads
         set_rng_state(make_rng(0), text)
     except (TypeError, ValueError, KeyError, OverflowError):
         raise NanoganError(f"{what} is not a random generator's state.") from None

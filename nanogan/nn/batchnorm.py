@@ -5,6 +5,23 @@ from ..backend import array_module, new_like
 from .module import Module, Parameter
 
 
+def channel_dot(a, b, axes):
+    """sum over `axes` of a * b, one number per channel (C,), for a and b of one shape and layout.
+
+    Plain form: (a * b).sum(axis=axes). When the channels are outermost in memory, as in the
+    batch-last layout nanogan.nn.conv leaves (or a (N, C) array in column order), each channel
+    is one contiguous row of M numbers and the sums are C dot products of rows, one batched
+    product with no (N, C, H, W) temporary: it reads a and b once and writes nothing."""
+    xp = array_module(a)
+    order = (1,) + tuple(range(2, a.ndim)) + (0,)                    # (C, H, W, N) or (C, N)
+    ra, rb = a.transpose(order), b.transpose(order)
+    if ra.flags.c_contiguous and rb.flags.c_contiguous:
+        C = a.shape[1]
+        ra, rb = ra.reshape(C, 1, -1), rb.reshape(C, -1, 1)          # views: (C, 1, M), (C, M, 1)
+        return xp.matmul(ra, rb).reshape(C)
+    return (a * b).sum(axis=axes)
+
+
 class BatchNorm(Module):
     """Per channel c, over the M = N (dense) or N*H*W (conv) values x_i of that channel:
 
@@ -22,6 +39,14 @@ class BatchNorm(Module):
                   = gamma / sqrt(var + eps) * (d_i - (dL/dbeta + xhat_i dL/dgamma) / M)
     so the two parameter gradients are the only reductions the input gradient needs.
     In eval mode mu and var are constants: dL/dx_i = gamma / sqrt(running_var + eps) * d_i.
+
+    The passes over the data (NumPy runs one array operation at a time, each reading and
+    writing whole arrays, so their number is the cost). The layer keeps xc = x - mu, never
+    xhat: xhat = xc / sqrt(var + eps) is one per-channel factor away, folded into constants.
+        forward:  mu (1 read); xc = x - mu (1); var = sum(xc^2) / M (1 read, `channel_dot`);
+                  y = xc * (gamma / sqrt(var + eps)) + beta (2)
+        backward: dL/dbeta (1 read); dL/dgamma = sum(d xc) / sqrt(var + eps) (1 read);
+                  dL/dx (4, below)
     """
 
     mixes_batch = True   # training mode normalises with the batch's statistics
@@ -45,11 +70,11 @@ class BatchNorm(Module):
         gamma, beta = self.params["gamma"].data.reshape(shape), self.params["beta"].data.reshape(shape)
         self.batch_stats = self.training           # backward must use the mode forward used
         xp = array_module(x)
+        M = x.size // self.C
         if self.batch_stats:
             mu = x.mean(axis=self.axes, keepdims=True)                    # (1, C[, 1, 1])
-            xc = xp.subtract(x, mu, out=new_like(x))                      # centred once, used twice
-            var = (xc * xc).mean(axis=self.axes, keepdims=True)
-            M = x.size // self.C
+            xc = xp.subtract(x, mu, out=new_like(x))                      # x - mu, in x's layout
+            var = (channel_dot(xc, xc, self.axes) / M).reshape(shape)     # mean((x - mu)^2)
             m = self.momentum
             rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
             rm *= 1 - m
@@ -61,30 +86,38 @@ class BatchNorm(Module):
             var = self.buffers["running_var"].reshape(shape)
             xc = xp.subtract(x, mu, out=new_like(x))
         self.inv_std = (var + self.eps) ** -0.5                           # (1, C[, 1, 1])
-        xc *= self.inv_std                                                # in place: xc is ours
-        self.xhat = xc
-        y = xp.multiply(self.xhat, gamma, out=new_like(x))
+        self.xc = xc                                                      # xhat = xc * inv_std
+        # y = gamma * xhat + beta, with gamma * inv_std one factor per channel
+        y = xp.multiply(xc, gamma * self.inv_std, out=new_like(x))
         y += beta
         return y
+
+    @property
+    def xhat(self):
+        """The normalised input (x - mu) / sqrt(var + eps) of the last forward pass (a new array)."""
+        return self.xc * self.inv_std
 
     def backward(self, dy):
         shape = self.inv_std.shape
         xp = array_module(dy)
-        dgamma = (dy * self.xhat).sum(axis=self.axes)                     # (C,)
         dbeta = dy.sum(axis=self.axes)                                    # (C,)
+        # dL/dgamma = sum(dy * xhat) = sum(dy * xc) / sqrt(var + eps)
+        dgamma = channel_dot(dy, self.xc, self.axes) * self.inv_std.reshape(-1)   # (C,)
         if self.requires_grad:
             self.params["gamma"].add(dgamma)
             self.params["beta"].add(dbeta)
         scale = self.params["gamma"].data.reshape(shape) * self.inv_std  # gamma / sqrt(var + eps)
         if not self.batch_stats:
-            return xp.multiply(dy, scale, out=new_like(self.xhat))
+            return xp.multiply(dy, scale, out=new_like(self.xc))
         M = dy.size // self.C
-        # dx = scale * (dy - (dbeta + xhat dgamma) / M), built negated in one buffer shaped
-        # like xhat, so that it keeps x's memory layout (see nanogan.nn.conv)
-        dx = xp.multiply(self.xhat, dgamma.reshape(shape) / M, out=new_like(self.xhat))
-        dx -= dy
-        dx += dbeta.reshape(shape) / M
-        dx *= -scale                                                      # (dy - mean terms) * scale
+        # Plain form:  dx = scale * (dy - (dbeta + xhat * dgamma) / M),  xhat = xc * inv_std.
+        # Here: -xhat dgamma / M = xc * k with one factor k per channel, so four passes, each
+        # writing into one buffer shaped like xc, so that dx keeps x's memory layout:
+        k = (dgamma.reshape(shape) * self.inv_std) / -M
+        dx = xp.multiply(self.xc, k, out=new_like(self.xc))               # -xhat dgamma / M
+        dx += dy
+        dx -= dbeta.reshape(shape) / M
+        dx *= scale
         return dx
 
     def __repr__(self):

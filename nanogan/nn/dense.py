@@ -5,6 +5,14 @@ from .init import init_weight
 from .module import Module, Parameter
 
 
+def product(a, b):
+    """a @ b for 2-D a (M, K) and b (K, N). With K = 1 the product is an outer product, each
+    entry one multiplication a[m, 0] * b[0, n] and no sum: computed as the broadcast multiply
+    a * b, the same numbers, which OpenBLAS's matrix product runs ~3.5x slower (D's last
+    layer, Dense(6272, 1): 0.88 against 0.25 ms at batch 128)."""
+    return a * b if a.shape[1] == 1 else a @ b
+
+
 class Dense(Module):
     """y = x W + b, with x (N, I), W (I, O), b (O,), y (N, O).
 
@@ -12,6 +20,10 @@ class Dense(Module):
         dL/dx = G W^T      (N, O)(O, I) -> (N, I)
         dL/dW = x^T G      (I, N)(N, O) -> (I, O)   summed over the batch by the product
         dL/db = sum_n G_n  (O,)
+
+    dL/dx is returned in x's memory order: when x is a batch-innermost view (D's Flatten
+    of a convolution's output), G W^T is computed as (W G^T)^T, the same numbers, so that
+    Flatten hands it to the convolution below without a transposing copy.
     """
 
     def __init__(self, in_features, out_features, rng, init="glorot", dtype=np.float32):
@@ -23,7 +35,9 @@ class Dense(Module):
     def forward(self, x):
         self.check_input(x, (None, self.in_features))
         self.x = x                                                 # (N, I)
-        return x @ self.params["W"].data + self.params["b"].data   # (N, O)
+        y = x @ self.params["W"].data                              # (N, O)
+        y += self.params["b"].data                                 # in place: no second (N, O) array
+        return y
 
     skips_input_grad = True
 
@@ -32,7 +46,11 @@ class Dense(Module):
         if self.requires_grad:
             W.add_matmul(self.x.T, dy)                             # (I, N)(N, O) -> (I, O)
             b.add_sum(dy, axis=0)                                  # (O,)
-        return dy @ W.data.T if input_grad else None               # (N, I)
+        if not input_grad:
+            return None
+        if self.x.ndim == 2 and self.x.strides[0] < self.x.strides[1]:  # x batch-innermost (column order)
+            return product(W.data, dy.T).T                         # (I, O)(O, N) -> (N, I), x's order
+        return product(dy, W.data.T)                               # (N, O)(O, I) -> (N, I)
 
     def __repr__(self):
         return f"Dense({self.in_features}, {self.out_features})"

@@ -31,10 +31,16 @@ class Parameter:
     def __init__(self, data):
         self.data = data
         self.grad = array_module(data).zeros_like(data)
-        self.fresh = False                  # True: .grad is zero, and the next add_* may write it
+        # True: .grad is zero, and the next add_* may write it. Plain form of the pair
+        # (zero_grad, then add_*): grad[...] = 0; grad += contribution, one pass more.
+        self.fresh = False
 
     def add_matmul(self, a, b):
-        """grad += a @ b (a @ b shaped like grad, or like grad flattened to 2-D)."""
+        """grad += a @ b (a @ b shaped like grad, or like grad flattened to 2-D).
+
+        Plain form: `self.grad += (a @ b).reshape(self.grad.shape)`. When the gradient is
+        `fresh` (zero), the product is instead written straight into it: one operation and
+        no temporary, the same numbers (0 + v = v)."""
         xp = array_module(self.grad)
         target = self.grad.reshape(a.shape[0], b.shape[1])           # a view: grad is contiguous
         if self.fresh:
@@ -44,7 +50,7 @@ class Parameter:
         self.fresh = False
 
     def add_sum(self, x, axis):
-        """grad += x summed over `axis`."""
+        """grad += x summed over `axis`. Plain form: `self.grad += x.sum(axis=axis)`."""
         if self.fresh:
             x.sum(axis=axis, out=self.grad)
         else:
@@ -52,7 +58,7 @@ class Parameter:
         self.fresh = False
 
     def add(self, value):
-        """grad += value."""
+        """grad += value. Plain form: `self.grad += value`."""
         if self.fresh:
             self.grad[...] = value
         else:

@@ -296,6 +296,18 @@ def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     assert config("--arch", "fc", "--lr-d", "1e-4")["lr_d"] == 1e-4
 
 
+def test_spectral_norm_builds_every_architecture():
+    """Each architecture's D with every Dense and Conv2d spectrally normalised, dropout and all."""
+    from nanogan.backend import make_rng
+    from nanogan.gan import recipe
+    from nanogan.nn import SpectralNorm
+    for arch in ("fc", "cgan", "dcgan"):
+        gan = GAN(recipe(arch, d_sn=True, real_label=1.0), make_rng(0), np)
+        assert sum(isinstance(layer, SpectralNorm) for layer in gan.D.layers) == (3 if arch == "dcgan" else 4), arch
+    with pytest.raises(ValueError, match="no label smoothing"):
+        GAN(recipe("dcgan", loss="hinge"), make_rng(0), np)
+
+
 def test_spectral_norm_and_hinge_train_save_and_resume_exactly(tmp_path):
     """--spectral-norm --loss hinge: D's checkpointed arrays include each normalised layer's u
     and v, and a run resumed after its first epoch ends bit for bit where a straight one does."""

@@ -21,6 +21,8 @@ class GAN:
         """config: a Config (gan/recipe.py); rng: the host generator that draws the weights;
         xp: numpy or cupy, where the networks live."""
         c = self.config = config
+        if c.loss == "hinge" and c.real_label != 1.0:   # the hinge's margin is its label: 0.9 would shrink it
+            raise ValueError(f"the hinge loss has no label smoothing: real_label must be 1.0, not {c.real_label}")
         self.G, self.D = build_networks(c, rng)
         self.G.to(xp), self.D.to(xp)
         betas = (c.beta1, c.beta2)
@@ -38,7 +40,10 @@ class GAN:
         # D judges real and fake images in one pass of 2B unless one of its layers would mix them
         self.joined = not self.D.mixes_samples()
         # D's dropout layers and the width of what each sees: that of the last Dense before it
-        self.dropouts = [(layer, next(l.out_features for l in reversed(self.D.layers[:i]) if isinstance(l, nn.Dense)))
+        # (a spectrally normalised Dense is the .layer of a SpectralNorm)
+        dense = lambda l: l.layer if isinstance(l, nn.SpectralNorm) else l  # noqa: E731
+        self.dropouts = [(layer, next(dense(l).out_features for l in reversed(self.D.layers[:i])
+                                      if isinstance(dense(l), nn.Dense)))
                          for i, layer in enumerate(self.D.layers) if isinstance(layer, nn.Dropout) and layer.p > 0]
 
     def start_epoch(self, epoch, epochs):

@@ -1,20 +1,28 @@
 #!/usr/bin/env python
 """How fast is one nanogan training step, next to PyTorch and next to the machine itself?
 
-    python bench.py                                   # CPU, fc and dcgan, batch 64 and 128
+    python bench.py                                   # CPU, fc and dcgan, batch 64 and 128, both nets
+    python bench.py --nets recipe --batches 128       # only the recipes users run (train.py's defaults)
     python bench.py --device cuda --repeats 50
     python bench.py --archs dcgan --batches 128
     python bench.py --archs dcgan --batches 128 --profile    # time per layer instead
     python bench.py --count                                  # what a step asks of a GPU, no GPU needed
 
-For every (architecture, batch) it times `nanogan.gan.GAN.step`, the exact step training
+Two sets of networks (`--nets`): `textbook`, the papers' networks and rates
+(`nanogan.gan.textbook`: the DCGAN at width 64, no minibatch discrimination, no average of G),
+and `recipe`, what `python train.py --arch A` trains (`nanogan.gan.recipe`: the FC GAN's rates
+and the average of G; the DCGAN at widths 32 / 8 with the l2 minibatch discrimination, label
+smoothing 0.9 and the average of G). Each has its PyTorch twin below, built from the same Config.
+
+For every (architecture, nets, batch) it times `nanogan.gan.GAN.step`, the exact step training
 runs (G forward; D forward and backward on the real and the fake batch, in one pass
 over both for the FC GAN, in two for the DCGAN, whose BatchNorm must not mix them;
 Adam on D; D forward and backward on the same fake batch into G's backward; Adam
-on G), and, when PyTorch is installed, the same step written in PyTorch eager
-(`TorchGAN` below: same layers and sizes, float32, dropout, BatchNorm,
-BCEWithLogits, the non-saturating G loss, Adam betas (0.5, 0.999), the fake batch
-reused for the G step). The two are timed alternately, nanogan step, PyTorch step,
+on G; the average of G), and, when PyTorch is installed, the same step written in PyTorch eager
+(`TorchGAN` below: same layers and sizes, float32, dropout, BatchNorm, minibatch
+discrimination, BCEWithLogits with the same targets, the non-saturating G loss, Adam with the
+Config's rates and betas, the fake batch reused for the G step, the average of G by
+`torch._foreach_lerp_`). The two are timed alternately, nanogan step, PyTorch step,
 nanogan step, ..., so that whatever else the machine is doing slows both alike;
 the ratio reported is the median of the per-pair ratios.
 
@@ -76,9 +84,15 @@ import numpy as np  # noqa: E402
 
 import nanogan as ng  # noqa: E402
 from nanogan.backend import make_rng, synchronize, to_device  # noqa: E402
-from nanogan.gan import GAN, textbook  # noqa: E402
+from nanogan.gan import GAN, recipe, textbook  # noqa: E402
 
 Z_DIM, EPOCH = 100, 60000
+NETS = {"textbook": textbook, "recipe": recipe}
+
+
+def config_for(arch, nets="textbook"):
+    """The Config bench.py times: the textbook networks or the recipe of `arch`."""
+    return NETS[nets](arch)
 
 
 def input_batch(batch):
@@ -114,9 +128,10 @@ def forward_flops(net, x):
     return total
 
 
-def step_flops(arch, batch):
-    """FLOPs of one GAN.step: 3 F_G (G once, forward + backward) + 9 F_D (D on three batches)."""
-    gan = GAN(textbook(arch), make_rng(0), np)
+def step_flops(config, batch):
+    """FLOPs of one GAN.step: 3 F_G (G once, forward + backward) + 9 F_D (D on three batches).
+    (Minibatch discrimination's own products, small beside the convolutions, are left out.)"""
+    gan = GAN(config, make_rng(0), np)
     fake = gan.G.forward(np.zeros((batch, Z_DIM), dtype=np.float32))
     F_G = forward_flops(gan.G, np.zeros((batch, Z_DIM), dtype=np.float32))
     F_D = forward_flops(gan.D, fake)
@@ -127,50 +142,95 @@ def step_flops(arch, batch):
 # The PyTorch twin of nanogan.gan.GAN
 # --------------------------------------------------------------------------------------
 
-def torch_nets(torch, arch):
-    """The architectures of nanogan.gan.models.build_fc / build_dcgan, in torch.nn."""
-    nn = torch.nn
-    if arch == "fc":
-        G = nn.Sequential(nn.Linear(Z_DIM, 256), nn.LeakyReLU(0.2), nn.Linear(256, 512), nn.LeakyReLU(0.2),
+def torch_minibatch(torch):
+    """nanogan.nn.MinibatchDiscrimination in torch.nn, both distances, the same formulas
+    (nanogan/nn/minibatch.py); autograd makes its backward."""
+    class MinibatchDiscrimination(torch.nn.Module):
+        def __init__(self, A, B, C, distance):
+            super().__init__()
+            self.T = torch.nn.Parameter(0.02 * torch.randn(A, B * C))
+            self.B, self.C, self.distance = B, C, distance
+
+        def forward(self, f):
+            N = len(f)
+            M = (f @ self.T).view(N, self.B, self.C)                           # (N, B, C)
+            if self.distance == "l1":
+                c = torch.exp(-(M[:, None] - M[None, :]).abs().sum(3))          # (N, N, B)
+                o = (c.sum(1) - 1) / max(N - 1, 1)
+            else:
+                M = M.transpose(0, 1)                                          # (B, N, C)
+                sq = (M * M).sum(2)
+                d2 = (sq[:, :, None] + sq[:, None, :] - 2 * M @ M.transpose(1, 2)).clamp_min(0) + 0.01
+                eye = torch.eye(N, dtype=torch.bool, device=f.device)
+                r = d2.sqrt().masked_fill(eye, float("inf"))                   # j = i left out
+                o = torch.exp(0.1 - r).sum(2).T / max(N - 1, 1)                # (N, B)
+            return torch.cat([f, o], 1)
+    return MinibatchDiscrimination
+
+
+def torch_nets(torch, config):
+    """The networks of nanogan.gan.models (build_fc / build_dcgan) for `config`, in torch.nn."""
+    nn, c = torch.nn, config
+    mbd = [torch_minibatch(torch)] if c.minibatch else []
+    if c.arch == "fc":
+        p = 0.3 if c.dropout is None else c.dropout
+        G = nn.Sequential(nn.Linear(c.z_dim, 256), nn.LeakyReLU(0.2), nn.Linear(256, 512), nn.LeakyReLU(0.2),
                           nn.Linear(512, 1024), nn.LeakyReLU(0.2), nn.Linear(1024, 784), nn.Tanh(),
                           nn.Unflatten(1, (1, 28, 28)))
         D = nn.Sequential(nn.Flatten(),
-                          nn.Linear(784, 1024), nn.LeakyReLU(0.2), nn.Dropout(0.3),
-                          nn.Linear(1024, 512), nn.LeakyReLU(0.2), nn.Dropout(0.3),
-                          nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(0.3),
-                          nn.Linear(256, 1))
-    elif arch == "dcgan":
-        G = nn.Sequential(nn.Linear(Z_DIM, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
-                          nn.Unflatten(1, (128, 7, 7)),
-                          nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
-                          nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())
-        D = nn.Sequential(nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
-                          nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
-                          nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+                          nn.Linear(784, 1024), nn.LeakyReLU(0.2), nn.Dropout(p),
+                          nn.Linear(1024, 512), nn.LeakyReLU(0.2), nn.Dropout(p),
+                          nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(p),
+                          *[m(256, 50, 5, c.mbd_distance) for m in mbd],
+                          nn.Linear(256 + 50 * c.minibatch, 1))
+    elif c.arch == "dcgan":
+        w = c.width
+        v = c.d_width or w
+        G = nn.Sequential(nn.Linear(c.z_dim, 2 * w * 7 * 7), nn.BatchNorm1d(2 * w * 7 * 7), nn.ReLU(),
+                          nn.Unflatten(1, (2 * w, 7, 7)),
+                          nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU(),
+                          nn.ConvTranspose2d(w, 1, 4, 2, 1), nn.Tanh())
+        D = nn.Sequential(nn.Conv2d(1, v, 4, 2, 1), nn.LeakyReLU(0.2),
+                          nn.Conv2d(v, 2 * v, 4, 2, 1),
+                          *([nn.BatchNorm2d(2 * v)] if (c.d_norm or "batch") == "batch" else []),
+                          nn.LeakyReLU(0.2), nn.Flatten(),
+                          *[m(2 * v * 7 * 7, 50, 5, c.mbd_distance) for m in mbd],
+                          nn.Linear(2 * v * 7 * 7 + 50 * c.minibatch, 1))
     else:
-        raise ValueError(f"no PyTorch twin for {arch!r}")
+        raise ValueError(f"no PyTorch twin for {c.arch!r}")
     return G, D
 
 
 class TorchGAN:
-    """nanogan.gan.GAN.step, line for line, in PyTorch eager."""
+    """nanogan.gan.GAN.step, line for line, in PyTorch eager, for a nanogan Config."""
 
-    def __init__(self, torch, arch, device):
-        self.torch, self.device = torch, device
-        self.G, self.D = (net.to(device) for net in torch_nets(torch, arch))
-        self.opt_G = torch.optim.Adam(self.G.parameters(), 2e-4, betas=(0.5, 0.999))
-        self.opt_D = torch.optim.Adam(self.D.parameters(), 2e-4, betas=(0.5, 0.999))
+    def __init__(self, torch, config, device):
+        c = config
+        self.torch, self.device, self.real_label = torch, device, c.real_label
+        self.G, self.D = (net.to(device) for net in torch_nets(torch, c))
+        betas = (c.beta1, c.beta2)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), c.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), c.lr if c.lr_d is None else c.lr_d, betas=betas)
         self.bce, self.bce_sum = torch.nn.BCEWithLogitsLoss(), torch.nn.BCEWithLogitsLoss(reduction="sum")
-        nn = torch.nn   # one pass over [real; fake] unless D has BatchNorm, as nanogan.gan.GAN decides
-        self.joined = not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in self.D.modules())
+        nn = torch.nn   # one pass over [real; fake] unless a layer of D mixes the batch, as nanogan.gan.GAN decides
+        self.joined = not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) or hasattr(m, "T")
+                              for m in self.D.modules())
+        self.ema, self.ema_t = c.ema, 0          # the average of G, as nanogan.nn.EMA
+        if c.ema:
+            import copy
+            self.G_avg = copy.deepcopy(self.G)
+            self.avg_arrays = [t for t in list(self.G_avg.parameters()) + list(self.G_avg.buffers())
+                               if t.is_floating_point()]
+            self.arrays = [t for t in list(self.G.parameters()) + list(self.G.buffers()) if t.is_floating_point()]
 
     def step(self, x_real):
         torch, B = self.torch, len(x_real)
         if getattr(self, "_B", None) != B:       # targets made once, as nanogan.gan.GAN.targets
             self._B = B
             self.ones, self.zeros = torch.ones(B, 1, device=self.device), torch.zeros(B, 1, device=self.device)
-            self.targets_D = torch.cat([self.ones, self.zeros])
-        ones, zeros = self.ones, self.zeros
+            self.reals = torch.full((B, 1), self.real_label, device=self.device)
+            self.targets_D = torch.cat([self.reals, self.zeros])
+        ones, zeros, reals = self.ones, self.zeros, self.reals
         fake = self.G(torch.randn(B, Z_DIM, device=self.device))
         self.opt_D.zero_grad()
         if self.joined:                          # as nanogan.gan.GAN: one pass over [real; fake]
@@ -180,7 +240,7 @@ class TorchGAN:
             logit_real, logit_fake = logits[:B], logits[B:]
         else:
             logit_real = self.D(x_real)
-            loss_real = self.bce(logit_real, ones)
+            loss_real = self.bce(logit_real, reals)
             loss_real.backward()
             logit_fake = self.D(fake.detach())
             loss_fake = self.bce(logit_fake, zeros)
@@ -192,6 +252,11 @@ class TorchGAN:
         loss_G = self.bce(logit_gen, ones)
         loss_G.backward()
         self.opt_G.step()
+        if self.ema:
+            self.ema_t += 1
+            with torch.no_grad():
+                torch._foreach_lerp_(self.avg_arrays, self.arrays,
+                                     1 - min(self.ema, (self.ema_t - 1) / (self.ema_t + 9)))
         with torch.no_grad():
             return torch.stack([loss_D, loss_G, torch.sigmoid(logit_real).mean(),
                                 torch.sigmoid(logit_fake).mean(), (logit_real > 0).float().mean(),
@@ -261,7 +326,7 @@ def _rss_kib(field):
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def memory_child(side, arch, batch, device, steps=3):
+def memory_child(side, arch, batch, device, nets="textbook", steps=3):
     """Run in a subprocess: build `side`'s GAN, take `steps` steps, print the peak in bytes."""
     torch = try_torch() if side == "torch" else None
     xp = ng.get_xp(device)
@@ -277,13 +342,13 @@ def memory_child(side, arch, batch, device, steps=3):
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
     if side == "nanogan":
-        gan, rng = GAN(textbook(arch), make_rng(0), xp), make_rng(1)
+        gan, rng = GAN(config_for(arch, nets), make_rng(0), xp), make_rng(1)
         x = to_device(x_np, xp)
         for _ in range(steps):
             gan.step(x, rng)
         synchronize(xp)
     else:
-        gan = TorchGAN(torch, arch, device)
+        gan = TorchGAN(torch, config_for(arch, nets), device)
         x = torch.from_numpy(x_np).to(device)
         for _ in range(steps):
             gan.step(x)
@@ -298,11 +363,12 @@ def memory_child(side, arch, batch, device, steps=3):
     print(json.dumps({"peak": peak}))
 
 
-def peak_memory(side, arch, batch, device):
+def peak_memory(side, arch, batch, device, nets="textbook"):
     """Bytes, or None where it cannot be measured (no /proc, child failed)."""
     if device == "cpu" and not os.path.exists("/proc/self/clear_refs"):
         return None
-    cmd = [sys.executable, os.path.abspath(__file__), "--_memory-child", side, arch, str(batch), "--device", device]
+    cmd = [sys.executable, os.path.abspath(__file__), "--_memory-child", side, arch, str(batch), nets,
+           "--device", device]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         print(f"[peak memory of {side} {arch} b{batch} not measured: {r.stderr.strip().splitlines()[-1:]}]",
@@ -315,17 +381,17 @@ def peak_memory(side, arch, batch, device):
 # One configuration
 # --------------------------------------------------------------------------------------
 
-def bench_config(arch, batch, device, xp, torch, repeats, warmup):
+def bench_config(arch, batch, device, xp, torch, repeats, warmup, nets="textbook"):
     """Interleaved step times (seconds) for both sides: {'nanogan': [...], 'torch': [...]}."""
     x_np = input_batch(batch)
     rng = make_rng(0)
-    gan = GAN(textbook(arch), rng, xp)
+    gan = GAN(config_for(arch, nets), rng, xp)
     x = to_device(x_np, xp)
     steps = {"nanogan": lambda: gan.step(x, rng)}
     timers = {"nanogan": Timer("nanogan", xp, torch)}
     if torch is not None:
         torch.manual_seed(0)
-        tgan = TorchGAN(torch, arch, device)
+        tgan = TorchGAN(torch, config_for(arch, nets), device)
         tx = torch.from_numpy(x_np).to(device)
         steps["torch"] = lambda: tgan.step(tx)
         timers["torch"] = Timer("torch", xp, torch)
@@ -342,16 +408,32 @@ def bench_config(arch, batch, device, xp, torch, repeats, warmup):
     return times
 
 
-def profile_step(arch, batch, device, xp, repeats, warmup):
+def copy_seconds(a, xp, repeats=5):
+    """Median seconds of a plain copy of a's bytes (in a's memory order): what a pass that
+    reads one array like `a` and writes one must cost at least, memory being the limit."""
+    out = xp.empty_like(a)
+    times = []
+    for _ in range(repeats):
+        synchronize(xp)
+        t0 = time.perf_counter()
+        out[...] = a
+        synchronize(xp)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def profile_step(arch, batch, device, xp, repeats, warmup, nets="textbook"):
     """Where nanogan's step spends its time: each layer's forward and backward (summed over
     D's passes: two or three, as GAN.step makes them) and each Adam step, timed by wrapping
     them. On a GPU every wrapped call synchronises, which serialises the work and slows the
-    step a little.
-    Returns (seconds per step, {part: seconds per step})."""
+    step a little. Beside each part, the time of a plain copy of the array it returns (see
+    `copy_seconds`), for the element-wise passes the floor they should be near.
+    Returns (seconds per step, {part: seconds per step}, {part: calls per step},
+    {part: seconds of one copy of its output})."""
     rng = make_rng(0)
-    gan = GAN(textbook(arch), rng, xp)
+    gan = GAN(config_for(arch, nets), rng, xp)
     x = to_device(input_batch(batch), xp)
-    spent = {}
+    spent, calls, outputs = {}, {}, {}
 
     def timed(label, fn):
         def wrapper(*args, **kw):
@@ -360,6 +442,9 @@ def profile_step(arch, batch, device, xp, repeats, warmup):
             out = fn(*args, **kw)
             synchronize(xp)
             spent[label] = spent.get(label, 0.0) + time.perf_counter() - t0
+            calls[label] = calls.get(label, 0) + 1
+            if out is not None and hasattr(out, "nbytes"):
+                outputs[label] = out
             return out
         return wrapper
 
@@ -373,23 +458,29 @@ def profile_step(arch, batch, device, xp, repeats, warmup):
         gan.step(x, rng)
     synchronize(xp)
     spent.clear()
+    calls.clear()
     t0 = time.perf_counter()
     for _ in range(repeats):
         gan.step(x, rng)
     synchronize(xp)
     total = (time.perf_counter() - t0) / repeats
-    return total, {k: v / repeats for k, v in spent.items()}
+    copies = {k: copy_seconds(a, xp) for k, a in outputs.items()}
+    return total, {k: v / repeats for k, v in spent.items()}, {k: n // repeats for k, n in calls.items()}, copies
 
 
-def print_profile(arch, batch, device, xp, repeats, warmup):
-    total, parts = profile_step(arch, batch, device, xp, repeats, warmup)
-    print(f"\n{arch}, batch {batch}: {total * 1e3:.1f} ms per step ({repeats} steps)\n")
-    print("| part | ms/step | share |")
-    print("|---|---|---|")
+def print_profile(arch, batch, device, xp, repeats, warmup, nets="textbook"):
+    total, parts, calls, copies = profile_step(arch, batch, device, xp, repeats, warmup, nets)
+    print(f"\n{arch}{'' if nets == 'textbook' else ' ' + nets}, batch {batch}: {total * 1e3:.1f} ms per step ({repeats} steps)\n")
+    print("| part | ms/step | share | calls/step | ms/call | copy of its output, ms | x a copy |")
+    print("|---|---|---|---|---|---|---|")
     for label, sec in sorted(parts.items(), key=lambda kv: -kv[1]):
-        print(f"| {label} | {sec * 1e3:.2f} | {100 * sec / total:.1f}% |")
+        n = max(calls.get(label, 1), 1)
+        c = copies.get(label)
+        tail = f"{c * 1e3:.3f} | {sec / n / c:.1f}" if c else "– | –"
+        print(f"| {label} | {sec * 1e3:.2f} | {100 * sec / total:.1f}% | {n} | {sec / n * 1e3:.3f} | {tail} |")
     rest = total - sum(parts.values())
-    print(f"| the rest (loss, noise, statistics, Python) | {rest * 1e3:.2f} | {100 * rest / total:.1f}% |")
+    print(f"| the rest (loss, noise, statistics, Python) | {rest * 1e3:.2f} | {100 * rest / total:.1f}% "
+          "| | | | |")
 
 
 # --------------------------------------------------------------------------------------
@@ -406,11 +497,11 @@ def standin_cupy():
     return cupy
 
 
-def count_step(arch, batch, cupy):
+def count_step(arch, batch, cupy, nets="textbook"):
     """The stand-in's counts (ops, syncs, h2d, h2d_bytes, by line) of one GAN.step, the
     second, so that nothing done once at the start of training counts as done every step."""
     rng = make_rng(0)
-    gan = GAN(textbook(arch), rng, cupy)
+    gan = GAN(config_for(arch, nets), rng, cupy)
     x = to_device(input_batch(batch), cupy)
     gan.step(x, rng)
     with cupy.standin.counting() as counts:
@@ -418,9 +509,9 @@ def count_step(arch, batch, cupy):
     return counts
 
 
-def print_counts(arch, batch, cupy, top=8):
-    c = count_step(arch, batch, cupy)
-    print(f"\n{arch}, batch {batch}: {c['ops']} operations, {c['syncs']} host syncs, "
+def print_counts(arch, batch, cupy, top=8, nets="textbook"):
+    c = count_step(arch, batch, cupy, nets)
+    print(f"\n{arch}{'' if nets == 'textbook' else ' ' + nets}, batch {batch}: {c['ops']} operations, {c['syncs']} host syncs, "
           f"{c['h2d']} host-to-device copies ({c['h2d_bytes']:,} bytes) per step\n")
     print("| source line | operations per step |")
     print("|---|---|")
@@ -430,6 +521,15 @@ def print_counts(arch, batch, cupy, top=8):
     for kind, what in (("h2d", "host-to-device copies"), ("syncs", "host syncs")):
         if c[kind]:
             print(f"\n{what}: " + ", ".join(f"{line} ({n})" for line, n in c.top(kind, 100)))
+
+
+def blas_name():
+    """NumPy's BLAS and its version, e.g. 'scipy-openblas 0.3.31.188.0'."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas['name']} {blas['version']}"
+    except Exception:   # older NumPy: no dict mode
+        return "BLAS unknown"
 
 
 def fmt_ms(ts):
@@ -446,6 +546,9 @@ def main(argv=None):
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--archs", nargs="+", choices=["fc", "dcgan"], default=["fc", "dcgan"])
     p.add_argument("--batches", nargs="+", type=int, default=[64, 128])
+    p.add_argument("--nets", nargs="+", choices=sorted(NETS), default=None,
+                   help="the papers' networks (textbook) and/or what train.py trains (recipe); default both "
+                   "for the comparison, textbook for --profile and --count")
     p.add_argument("--repeats", type=int, default=20, help="timed steps per side and configuration (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per side first (default 3)")
     p.add_argument("--matmul-size", type=int, default=None, help="n of the ceiling's n x n product "
@@ -459,23 +562,23 @@ def main(argv=None):
     p.add_argument("--count", action="store_true", help="instead of timing, count what one step asks of "
                    "a GPU, on the tests' CuPy stand-in (no GPU needed): operations, host syncs, "
                    "host-to-device copies and bytes, and the source lines behind them")
-    p.add_argument("--_memory-child", nargs=3, metavar=("SIDE", "ARCH", "BATCH"), help=argparse.SUPPRESS)
+    p.add_argument("--_memory-child", nargs=4, metavar=("SIDE", "ARCH", "BATCH", "NETS"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._memory_child:
-        side, arch, batch = args._memory_child
-        return memory_child(side, arch, int(batch), args.device)
+        side, arch, batch, nets = args._memory_child
+        return memory_child(side, arch, int(batch), args.device, nets)
 
+    args.nets = args.nets or (["textbook"] if args.profile or args.count else ["textbook", "recipe"])
+    configs = [(arch, nets, batch) for arch in args.archs for nets in args.nets for batch in args.batches]
     if args.count:
         cupy = standin_cupy()
-        for arch in args.archs:
-            for batch in args.batches:
-                print_counts(arch, batch, cupy)
+        for arch, nets, batch in configs:
+            print_counts(arch, batch, cupy, nets=nets)
         return 0
     xp = ng.get_xp(args.device)
     if args.profile:
-        for arch in args.archs:
-            for batch in args.batches:
-                print_profile(arch, batch, args.device, xp, args.repeats, args.warmup)
+        for arch, nets, batch in configs:
+            print_profile(arch, batch, args.device, xp, args.repeats, args.warmup, nets)
         return 0
     torch = None if args.no_torch else try_torch()
     if torch is not None and args.device == "cuda" and not torch.cuda.is_available():
@@ -493,7 +596,7 @@ def main(argv=None):
         pass
     where = cpu + f", {os.cpu_count()} logical CPUs" if args.device == "cpu" else \
         xp.cuda.runtime.getDeviceProperties(0)["name"].decode()
-    print(f"device: {args.device} ({where}); numpy {np.__version__}"
+    print(f"device: {args.device} ({where}); numpy {np.__version__} ({blas_name()})"
           + (f", torch {torch.__version__}" if torch else ", torch not installed") + "; "
           + f"float32 matmul ceiling at n={n}: {ceiling['nanogan']:.0f} GFLOP/s (nanogan's BLAS)"
           + (f", {ceiling['torch']:.0f} GFLOP/s (PyTorch's)" if torch else "")
@@ -508,23 +611,23 @@ def main(argv=None):
         head += ["ratio nanogan/torch", "peak memory ratio"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
-    for arch in args.archs:
-        for batch in args.batches:
-            flops = step_flops(arch, batch)
-            times = bench_config(arch, batch, args.device, xp, torch, args.repeats, args.warmup)
-            mem = {s: None if args.no_memory else peak_memory(s, arch, batch, args.device) for s in sides}
-            row = [arch, str(batch), f"{flops / 1e9:.2f}"]
-            for s in sides:
-                med = float(np.median(times[s]))
-                rate = flops / med / 1e9
-                row += [fmt_ms(times[s]), f"{math.ceil(EPOCH / batch) * med:.1f}",
-                        f"{rate:.1f} ({100 * rate / ceiling['nanogan']:.0f}%)", fmt_mb(mem[s])]
-            if torch:
-                ratio = np.median(np.array(times["nanogan"]) / np.array(times["torch"]))
-                mem_ratio = "–" if None in mem.values() else f"{mem['nanogan'] / mem['torch']:.2f}"
-                row += [f"**{ratio:.2f}**", mem_ratio]
-            print("| " + " | ".join(row) + " |", flush=True)
-    print(f"\nFLOPs/step = 3 F_G + 9 F_D (see the docstring); % ceiling is of nanogan's BLAS "
+    for arch, nets, batch in configs:
+        flops = step_flops(config_for(arch, nets), batch)
+        times = bench_config(arch, batch, args.device, xp, torch, args.repeats, args.warmup, nets)
+        mem = {s: None if args.no_memory else peak_memory(s, arch, batch, args.device, nets) for s in sides}
+        row = [arch + ("" if nets == "textbook" else f" {nets}"), str(batch), f"{flops / 1e9:.2f}"]
+        for s in sides:
+            med = float(np.median(times[s]))
+            rate = flops / med / 1e9
+            row += [fmt_ms(times[s]), f"{math.ceil(EPOCH / batch) * med:.1f}",
+                    f"{rate:.1f} ({100 * rate / ceiling['nanogan']:.0f}%)", fmt_mb(mem[s])]
+        if torch:
+            ratio = np.median(np.array(times["nanogan"]) / np.array(times["torch"]))
+            mem_ratio = "–" if None in mem.values() else f"{mem['nanogan'] / mem['torch']:.2f}"
+            row += [f"**{ratio:.2f}**", mem_ratio]
+        print("| " + " | ".join(row) + " |", flush=True)
+    print("\nfc, dcgan: the textbook networks; fc recipe, dcgan recipe: what train.py trains. "
+          f"FLOPs/step = 3 F_G + 9 F_D (see the docstring); % ceiling is of nanogan's BLAS "
           f"({ceiling['nanogan']:.0f} GFLOP/s).")
     return 0
 

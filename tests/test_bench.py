@@ -7,19 +7,45 @@ import bench  # noqa: E402
 
 
 def test_comparison_table(capsys):
-    assert bench.main(["--archs", "fc", "--batches", "8", "--repeats", "2", "--warmup", "1",
+    assert bench.main(["--archs", "fc", "dcgan", "--batches", "8", "--repeats", "2", "--warmup", "1",
                        "--no-memory", "--matmul-size", "64"]) == 0
     out = capsys.readouterr().out
-    rows = [l for l in out.splitlines() if l.startswith("| fc | 8 |")]
-    assert len(rows) == 1, out
+    for arch in ("fc", "dcgan"):
+        for nets in ("textbook", "recipe"):
+            label = arch if nets == "textbook" else f"{arch} {nets}"
+            rows = [l for l in out.splitlines() if l.startswith(f"| {label} | 8 |")]
+            assert len(rows) == 1, out
 
 
 def test_profile_accounts_for_every_layer(capsys):
-    assert bench.main(["--archs", "dcgan", "--batches", "4", "--repeats", "1", "--warmup", "1", "--profile"]) == 0
+    assert bench.main(["--archs", "dcgan", "--nets", "textbook", "--batches", "4", "--repeats", "1",
+                       "--warmup", "1", "--profile"]) == 0
     out = capsys.readouterr().out
     for part in ("D[2] Conv2d(64, 128, k=4, s=2, p=1) backward", "G[4] ConvTranspose2d(128, 64, k=4, s=2, p=1) forward",
                  "Adam on G", "Adam on D", "the rest ("):
         assert f"| {part}" in out, f"{part!r} missing from:\n{out}"
-    shares = [float(l.rsplit("|", 2)[1].strip().rstrip("%")) for l in out.splitlines()
-              if l.startswith("| ") and l.endswith("% |")]
+    shares = [float(l.split("|")[3].strip().rstrip("%")) for l in out.splitlines()
+              if l.startswith("| ") and l.split("|")[3].strip().endswith("%")]
     assert abs(sum(shares) - 100) < 1, f"shares add up to {sum(shares)}"
+
+
+def test_torch_twin_of_the_recipe_matches_nanogan_networks():
+    """The PyTorch twin of each recipe has as many trainable numbers as nanogan's networks, and
+    mixes the batch (BatchNorm, minibatch discrimination) exactly where nanogan's D does."""
+    torch = bench.try_torch()
+    if torch is None:
+        import pytest
+        pytest.skip("PyTorch not installed")
+    import numpy as np
+    from nanogan.backend import make_rng
+    from nanogan.gan import GAN
+    for arch in ("fc", "dcgan"):
+        for nets in ("textbook", "recipe"):
+            config = bench.config_for(arch, nets)
+            gan, twin = GAN(config, make_rng(0), np), bench.TorchGAN(torch, config, "cpu")
+            for ours, theirs in ((gan.G, twin.G), (gan.D, twin.D)):
+                assert sum(p.data.size for p in ours.parameters()) == \
+                    sum(p.numel() for p in theirs.parameters()), (arch, nets)
+            assert twin.joined == gan.joined and bool(twin.ema) == bool(gan.ema), (arch, nets)
+            stats = twin.step(torch.from_numpy(bench.input_batch(4)))
+            assert torch.isfinite(stats).all(), (arch, nets, stats)

@@ -27,7 +27,7 @@ from nanogan.data.datasets import load_dataset
 from nanogan.errors import NanoganError
 from nanogan.eval.samples import grid_inputs, grid_picture, score
 from nanogan.gan import GAN, Config
-from nanogan.run.checkpoint import check_arrays, load_checkpoint
+from nanogan.run.checkpoint import check_arrays
 from nanogan.run.cli import main, parse_train, run_config
 from nanogan.run.progress import Progress
 from nanogan.run.rundir import RunDir
@@ -42,9 +42,15 @@ EVAL_COLUMNS = ["frechet", "classifier_score", "entropy", "covered", "top_share"
 
 def train(argv=None):
     args = parse_train(argv)
-    ck = load_checkpoint(args.resume) if args.resume else None
+    default_out = os.path.join("runs", f"{args.arch or 'fc'}-{time.strftime('%Y%m%d-%H%M%S')}")
+    # the run directory first: resolved, locked and judged before the checkpoint is read under the lock
+    with RunDir.start(args.out, args.resume, default_out) as run:
+        return train_in(run, args)
+
+
+def train_in(run, args):
+    ck = run.checkpoint                                        # None for a new run
     config = Config(**run_config(args, ck))
-    run = RunDir.plan(args.out, args.resume, os.path.join("runs", f"{config.arch}-{time.strftime('%Y%m%d-%H%M%S')}"))
     xp = get_xp(config.device)
 
     images, labels = load_dataset(config.dataset, "train", args.data_dir)  # (60000, 1, 28, 28) float32, (60000,) int64

@@ -11,9 +11,9 @@ draws each run's Fréchet distance (scored during training) against its training
 the runs' metrics.csv: which GAN is better after the same minutes, not the same epochs. It
 also prints the same numbers as a Markdown table, one column per minute of --minutes.
 """
-import csv
 import argparse
-import json
+import csv
+import io
 import sys
 
 import matplotlib
@@ -21,8 +21,11 @@ import matplotlib
 matplotlib.use("Agg")  # draw to files only; works on a machine with no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..files import atomic_open  # noqa: E402
+from ..errors import NanoganError  # noqa: E402
+from ..files import atomic_open, parse_json, read_regular, shown  # noqa: E402
 from .metrics import MIN_SHARE  # noqa: E402
+
+MAX_BYTES = 16 * 2**20   # a metrics.csv or scores JSON is a few kB
 
 
 def plot_curves(path, rows, title=""):
@@ -142,13 +145,12 @@ def _race(p, args, specs):
     runs = []
     for label, path in specs:
         try:
-            with open(path, newline="") as f:
-                rows = list(csv.DictReader(f))
+            rows = list(csv.DictReader(io.StringIO(read_regular(path, "metrics file", MAX_BYTES).decode())))
             if not rows:
                 raise ValueError("it has no epochs")
             race_points(rows)                           # every row's seconds and scores are numbers
-        except (OSError, ValueError, KeyError) as e:
-            p.error(f"cannot read a run's metrics from {path}: {e.__class__.__name__}: {e}")
+        except (NanoganError, OSError, ValueError, KeyError, csv.Error) as e:
+            p.error(f"cannot read a run's metrics from {shown(path)}: {e.__class__.__name__}: {shown(str(e))}")
         runs.append((label, rows))
     plot_race(args.out, runs, args.title)
     longest = max(sum(float(r["seconds"]) for r in rows) for _, rows in runs) / 60
@@ -173,7 +175,7 @@ def main(argv=None):
                                 "(FILE.json), or their Fréchet distance against training time (FILE.csv).")
     p.add_argument("out", help="PNG to write")
     p.add_argument("runs", nargs="+", metavar="LABEL=FILE",
-                   help="a label and the JSON written by train.py --evaluate ... --eval-json, "
+                   help="a label and the JSON written by evaluate.py ... --json, "
                    "or a run's metrics.csv")
     p.add_argument("--title", default="")
     p.add_argument("--minutes", type=_minutes, metavar="M,M,...",
@@ -190,13 +192,12 @@ def main(argv=None):
     runs = []
     for label, path in specs:
         try:
-            with open(path) as f:
-                counts = json.load(f)["counts"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            p.error(f"cannot read predicted-class counts from {path}: {e.__class__.__name__}: {e}")
+            counts = parse_json(read_regular(path, "scores file", MAX_BYTES).decode())["counts"]
+        except (NanoganError, OSError, ValueError, KeyError, TypeError) as e:
+            p.error(f"cannot read predicted-class counts from {shown(path)}: {e.__class__.__name__}: {shown(str(e))}")
         if not (isinstance(counts, list) and len(counts) == 10 and sum(counts) > 0
                 and all(isinstance(c, int) and c >= 0 for c in counts)):
-            p.error(f"{path}: 'counts' must be 10 non-negative integers, not all zero")
+            p.error(f"{shown(path)}: 'counts' must be 10 non-negative integers, not all zero")
         runs.append((label, counts))
     plot_coverage(args.out, runs, args.title)
     return 0

@@ -12,7 +12,7 @@ import sys
 
 from ..data.datasets import DATASETS
 from ..errors import NanoganError
-from ..files import check_output_file, check_writable_dir
+from ..files import check_output_file, check_writable_dir, shown
 from .config import (ARCH_DEFAULTS, ARCH_EPOCHS, D_NORMS, HYPER, LOSSES, MBD_DISTANCES, RUN_OPTIONS,
                      check_combination, check_value, flag)
 
@@ -46,10 +46,10 @@ def main(command, argv=None):
         # nothing left in stdout's buffer for Python to fail on at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 2
-    except OSError as e:
-        if e.errno is not None and getattr(e, "filename", None) is None:  # stdout itself (> /dev/full)
-            return _error(f"cannot write the output ({e.strerror}).")
-        raise
+    except OSError as e:        # what no check foresaw: still one line
+        if e.filename is None:  # stdout itself (> /dev/full)
+            return _error(f"cannot write the output ({e.strerror or type(e).__name__}).")
+        return _error(f"cannot use {shown(e.filename)} ({e.strerror or type(e).__name__}).")
 
 
 def _error(message):

@@ -277,18 +277,20 @@ def test_no_ema_samples_with_gs_own_weights(tmp_path, fc_run):
 def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     """A new run takes its architecture's defaults (config.ARCH_DEFAULTS) and saves them:
     the DCGAN has minibatch discrimination unless --no-minibatch-disc; fc has no DCGAN settings;
-    G learns 2x faster than D in fc and 16x in dcgan, the cgan keeps one learning rate."""
+    G learns 2x faster than D in fc and 4x in dcgan (whose D is spectrally normalised), the cgan
+    keeps one learning rate."""
     from nanogan.run.cli import parse_train, run_config
     config = lambda *argv: run_config(parse_train(list(argv)), None)  # noqa: E731
     dcgan, fc = config("--arch", "dcgan"), config("--arch", "fc")
-    assert dcgan["minibatch"] is True and dcgan["width"] == 32 and dcgan["d_norm"] == "batch", dcgan
+    assert dcgan["minibatch"] is True and dcgan["width"] == 32 and dcgan["d_norm"] == "none", dcgan
+    assert dcgan["d_sn"] is True and fc["d_sn"] is False and dcgan["loss"] == fc["loss"] == "bce", (dcgan, fc)
     assert dcgan["real_label"] == 0.9 and fc["real_label"] == 1.0, (dcgan, fc)
     assert dcgan["d_width"] == 8 and dcgan["mbd_distance"] == "l2" and fc["d_width"] is None, (dcgan, fc)
     assert dcgan["lr_hold"] == 10 and fc["lr_hold"] is None, (dcgan, fc)
     assert config("--arch", "dcgan", "--real-label", "1")["real_label"] == 1.0
     assert config("--arch", "dcgan", "--no-minibatch-disc")["minibatch"] is False
     assert fc["minibatch"] is False and fc["width"] is None and fc["d_norm"] is None and fc["ema"] > 0, fc
-    assert (dcgan["lr"], dcgan["lr_d"]) == (8e-4, 5e-5) and (fc["lr"], fc["lr_d"]) == (4e-4, 2e-4), (dcgan, fc)
+    assert (dcgan["lr"], dcgan["lr_d"]) == (8e-4, 2e-4) and (fc["lr"], fc["lr_d"]) == (4e-4, 2e-4), (dcgan, fc)
     cgan = config("--arch", "cgan")
     assert (cgan["lr"], cgan["lr_d"]) == (2e-4, None), cgan
     # each architecture's epochs are its recipe's: `--arch fc` alone trains the headline FC row

@@ -66,11 +66,12 @@ RECIPES = {
         epochs=20,       # the FC GAN's 30 epochs of wall-clock (about 11 minutes on 2 CPU cores)
         width=32,        # G 64 -> 32 -> 1 channels, half the paper's: chosen with the rates below
         d_width=8,       # D a quarter as wide as G: a closer game, a 1.8x faster step
-        d_norm="batch",  # D's BatchNorm: without it (dropout instead) D stayed at chance
+        d_sn=True,       # D spectrally normalised (Miyato et al. 2018): a D that cannot be steep
+        d_norm="none",   # ... in place of its BatchNorm: 3.43 / 3.21 against 4.19 / 3.64, the same step time
         minibatch=True,  # lets D see a collapsed batch (Salimans et al. 2016)
         mbd_distance="l2",  # the same scores as the paper's l1 at a 1.2x faster step
         lr=8e-4,         # G's rate is what mattered first: 8e-4 beat 4e-4 and 2e-4
-        lr_d=5e-5,       # G 16x D: 4.19 / 3.64 / 3.69 against D at 1e-4's 5.72 / 5.04 / 4.63
+        lr_d=2e-4,       # G 4x D: a normalised D need not be starved (without it: 5e-5, G 16x D)
         lr_hold=10,      # rates fall to zero over the last 10 epochs: a settled last checkpoint
         real_label=0.9,  # one-sided label smoothing: 10.10 -> 8.32 and 8.07 -> 7.40 at 10 epochs
     ),

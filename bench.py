@@ -171,18 +171,23 @@ def torch_minibatch(torch):
 def torch_nets(torch, config):
     """The networks of nanogan.gan.models (build_fc / build_dcgan) for `config`, in torch.nn."""
     nn, c = torch.nn, config
+    if getattr(c, "loss", "bce") != "bce":
+        raise ValueError(f"the PyTorch twin has the BCE loss only, not {c.loss!r}")
     mbd = [torch_minibatch(torch)] if c.minibatch else []
+    # D's Linear and Conv2d layers spectrally normalised where the Config says (d_sn): PyTorch's
+    # own, one power iteration per training forward pass, as nanogan.nn.SpectralNorm
+    sn = torch.nn.utils.parametrizations.spectral_norm if getattr(c, "d_sn", False) else (lambda m: m)
     if c.arch == "fc":
         p = 0.3 if c.dropout is None else c.dropout
         G = nn.Sequential(nn.Linear(c.z_dim, 256), nn.LeakyReLU(0.2), nn.Linear(256, 512), nn.LeakyReLU(0.2),
                           nn.Linear(512, 1024), nn.LeakyReLU(0.2), nn.Linear(1024, 784), nn.Tanh(),
                           nn.Unflatten(1, (1, 28, 28)))
         D = nn.Sequential(nn.Flatten(),
-                          nn.Linear(784, 1024), nn.LeakyReLU(0.2), nn.Dropout(p),
-                          nn.Linear(1024, 512), nn.LeakyReLU(0.2), nn.Dropout(p),
-                          nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(p),
+                          sn(nn.Linear(784, 1024)), nn.LeakyReLU(0.2), nn.Dropout(p),
+                          sn(nn.Linear(1024, 512)), nn.LeakyReLU(0.2), nn.Dropout(p),
+                          sn(nn.Linear(512, 256)), nn.LeakyReLU(0.2), nn.Dropout(p),
                           *[m(256, 50, 5, c.mbd_distance) for m in mbd],
-                          nn.Linear(256 + 50 * c.minibatch, 1))
+                          sn(nn.Linear(256 + 50 * c.minibatch, 1)))
     elif c.arch == "dcgan":
         w = c.width
         v = c.d_width or w
@@ -190,12 +195,12 @@ def torch_nets(torch, config):
                           nn.Unflatten(1, (2 * w, 7, 7)),
                           nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU(),
                           nn.ConvTranspose2d(w, 1, 4, 2, 1), nn.Tanh())
-        D = nn.Sequential(nn.Conv2d(1, v, 4, 2, 1), nn.LeakyReLU(0.2),
-                          nn.Conv2d(v, 2 * v, 4, 2, 1),
+        D = nn.Sequential(sn(nn.Conv2d(1, v, 4, 2, 1)), nn.LeakyReLU(0.2),
+                          sn(nn.Conv2d(v, 2 * v, 4, 2, 1)),
                           *([nn.BatchNorm2d(2 * v)] if (c.d_norm or "batch") == "batch" else []),
                           nn.LeakyReLU(0.2), nn.Flatten(),
                           *[m(2 * v * 7 * 7, 50, 5, c.mbd_distance) for m in mbd],
-                          nn.Linear(2 * v * 7 * 7 + 50 * c.minibatch, 1))
+                          sn(nn.Linear(2 * v * 7 * 7 + 50 * c.minibatch, 1)))
     else:
         raise ValueError(f"no PyTorch twin for {c.arch!r}")
     return G, D

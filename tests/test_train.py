@@ -188,7 +188,8 @@ def test_d_width_narrows_only_d(tmp_path):
     ok("--arch", "dcgan", "--width", 16, "--d-width", 8, "--epochs", 1, "--out", out, *SMALL)
     assert json.loads((out / "config.json").read_text())["d_width"] == 8
     gan = load_gan(out / "checkpoint.npz", "cpu")
-    d_convs = [layer.params["W"].data.shape for layer in gan.D.layers if type(layer).__name__ == "Conv2d"]
+    d_convs = [layer.params["W"].data.shape for layer in gan.D.layers   # spectrally normalised or not
+               if type(getattr(layer, "layer", layer)).__name__ == "Conv2d"]
     g_convs = [layer.params["W"].data.shape for layer in gan.G.layers if type(layer).__name__ == "ConvTranspose2d"]
     assert [s[0] for s in d_convs] == [8, 16] and [s[1] for s in g_convs] == [16, 1], (d_convs, g_convs)
     expect_error("--arch", "fc", "--d-width", 8, "--epochs", 1, "--out", tmp_path / "fc", *SMALL, must_say="--d-width",

@@ -216,6 +216,7 @@ class RunDir:
 
         Raises NanoganError (one sentence) for every directory the rules refuse."""
         run = cls.plan(out, resume, default_name)
+        LOADED.pop(run.ckpt, None)     # read below, under the lock: an earlier read in this process is moot
         try:
             run._acquire()
             run._lock_owner = "start"

@@ -18,7 +18,8 @@ from nanogan.run.generator import PRETRAINED, SHIPPED
 from runs import main
 
 # evaluate.py nanogan/pretrained/FILE --seed 0 --copy-check 0, when FILE was shipped
-SHIPPED_SCORES = {"dcgan": {"frechet": 3.6184, "precision": 0.6252, "recall": 0.8662}}
+SHIPPED_SCORES = {"dcgan": {"frechet": 3.6184, "precision": 0.6252, "recall": 0.8662},
+                  "cgan": {"frechet": 7.5696, "precision": 0.7674, "recall": 0.5764, "conditional_accuracy": 0.9326}}
 FD_TOLERANCE, PR_TOLERANCE = 0.05, 0.01
 
 
@@ -38,7 +39,7 @@ def test_a_shipped_generator_scores_as_shipped(arch, capsys):
     scores = json.loads(out.strip().splitlines()[-1])
     want = SHIPPED_SCORES[arch]
     assert abs(scores["frechet"] - want["frechet"]) <= FD_TOLERANCE, (scores["frechet"], want)
-    for k in ("precision", "recall"):
+    for k in want.keys() - {"frechet"}:
         assert abs(scores[k] - want[k]) <= PR_TOLERANCE, (k, scores[k], want[k])
     assert min(scores["counts"]) >= 800, scores["counts"]          # every digit 8% or more
 
@@ -50,3 +51,10 @@ def test_sample_with_no_checkpoint_draws_from_the_shipped_dcgan(tmp_path, capsys
     code, _, err = main(capsys, "sample.py", SHIPPED["dcgan"], "--num-samples", 16, "--out", tmp_path / "t.npy")
     assert code == 0 and np.array_equal(digits, np.load(tmp_path / "t.npy")), err
     assert digits.shape == (16, 28, 28) and digits.dtype == np.uint8 and digits.std() > 20
+
+
+def test_sample_a_digit_with_no_checkpoint_draws_from_the_shipped_cgan(tmp_path, capsys):
+    code, out, err = main(capsys, "sample.py", "--digit", 7, "--num-samples", 8, "--out", tmp_path / "s.npy")
+    assert code == 0, err
+    code, _, err = main(capsys, "sample.py", SHIPPED["cgan"], "--digit", 7, "--num-samples", 8, "--out", tmp_path / "t.npy")
+    assert code == 0 and np.array_equal(np.load(tmp_path / "s.npy"), np.load(tmp_path / "t.npy")), err

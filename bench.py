@@ -546,6 +546,17 @@ def fmt_mb(b):
     return "–" if b is None else f"{b / 2**20:.0f}"
 
 
+def processor():
+    """The CPU's model name (from /proc/cpuinfo where there is one) and its logical CPUs."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return cpu + f", {os.cpu_count()} logical CPUs"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="Time nanogan's GAN training step against PyTorch and the BLAS ceiling.")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -593,13 +604,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads or os.cpu_count() or 1)
     n = args.matmul_size or (2048 if args.device == "cpu" else 8192)
     ceiling = matmul_ceiling(xp, torch, args.device, n)
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    where = cpu + f", {os.cpu_count()} logical CPUs" if args.device == "cpu" else \
+    where = processor() if args.device == "cpu" else \
         xp.cuda.runtime.getDeviceProperties(0)["name"].decode()
     print(f"device: {args.device} ({where}); numpy {np.__version__} ({blas_name()})"
           + (f", torch {torch.__version__}" if torch else ", torch not installed") + "; "

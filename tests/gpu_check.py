@@ -21,7 +21,6 @@ stand-in time NumPy, not a GPU.
 import argparse
 import csv
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -75,13 +74,9 @@ def machine(env):
              "    print('PyTorch not installed')\n"
              "print('NumPy', numpy.__version__)\n")
     code, _, out = run([sys.executable, "-c", probe], env, 120)
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return out.strip().splitlines() + [f"CPU: {cpu}, {os.cpu_count()} logical CPUs"]
+    sys.path.insert(0, ROOT)
+    from bench import processor
+    return out.strip().splitlines() + [f"CPU: {processor()}"]
 
 
 def suite(args, env):

@@ -73,7 +73,7 @@ def load_checkpoint(path):
     "arrays": {"G/0.W": array, ...}}. Anything that is not a whole, sensible nanogan
     checkpoint raises NanoganError naming the file; the arrays themselves are checked
     against the networks they are loaded into, by `check_arrays`."""
-    identity = _identity(path)
+    identity = file_identity(path)
     raw = read_npz(path, "checkpoint")
     bad = f"checkpoint {shown(path)} is damaged: "
     fmt = _text(raw.get("format"))
@@ -113,12 +113,13 @@ def load_checkpoint(path):
     ck["seconds"] = float(ck["seconds"])
     ck["history"] = check_history(history, ck["epoch"], bad)
     ck["arrays"] = {k: v for k, v in raw.items() if k not in META}
-    if identity is not None and identity == _identity(path):   # not replaced while it was read
+    if identity is not None and identity == file_identity(path):   # not replaced while it was read
         LOADED[os.path.realpath(path)] = identity
     return ck
 
 
-def _identity(path):
+def file_identity(path):
+    """(device, inode, size, modification time) of `path`, or None: whether a file was replaced."""
     try:
         st = os.stat(path)
     except OSError:

@@ -70,7 +70,7 @@ import uuid
 
 import numpy as np
 
-from .checkpoint import LOADED, check_history, first_non_finite, first_out_of_range, load_checkpoint, \
+from .checkpoint import LOADED, file_identity, check_history, first_non_finite, first_out_of_range, load_checkpoint, \
     save_checkpoint, saved_config
 from .config import HYPER
 from ..errors import NanoganError
@@ -155,14 +155,6 @@ def _nearest_existing(path):
     while not os.path.lexists(path):
         path = os.path.dirname(path)
     return path
-
-
-def _identity(path):
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _as_given(given, path):
@@ -307,7 +299,7 @@ class RunDir:
                     raise NanoganError(f"{shown(self.path)} is not a nanogan run directory, so its files are not "
                                        f"nanogan's to write; continue its checkpoint with --out NEWDIR.")
                 seen = LOADED.get(self.ckpt)
-                if seen is not None and seen != _identity(self.ckpt):
+                if seen is not None and seen != file_identity(self.ckpt):
                     raise NanoganError(f"{shown(self.ckpt)} changed after it was read (another nanogan process "
                                        "wrote it); run the command again.")
             elif self.path not in self.created:
@@ -375,7 +367,7 @@ class RunDir:
                 os.close(fd)
                 raise NanoganError(f"cannot lock the run directory {shown(self.path)} ({e.strerror}); "
                                    "choose a directory on a local disk.") from None
-            now = _identity(path)
+            now = file_identity(path)
             if now is not None and now[:2] == (st.st_dev, st.st_ino):
                 return fd
             os.close(fd)                       # removed or replaced meanwhile: lock the new one

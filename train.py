@@ -86,21 +86,17 @@ def train_in(run, args):
             write_epoch_files(run, gan, fixed, state, title)
 
         while state.epoch < config.epochs:
-            epoch = state.epoch + 1
-            finished = train_epoch(gan, state, images, labels, run, config, not args.no_progress)
-            if not finished:                                   # Ctrl-C mid-epoch: that step is saved
-                log(f"interrupted in epoch {epoch} after step {state.step}/{steps}: saved {run.ckpt}; "
-                    f"continue with --resume {run.ckpt}", sys.stderr)
-                return 130
-            row = epoch_row(gan, state, config, steps)
-            state.finish_epoch(row)
-            run.commit(state.meta(config.to_dict()), gan.state_arrays(),
-                       keep_copy=bool(config.save_every) and epoch % config.save_every == 0)
-            log(epoch_line(row, config.epochs))
-            write_epoch_files(run, gan, fixed, state, title)
-            if run.stop_requested and epoch < config.epochs:
-                log(f"interrupted after epoch {epoch}: saved {run.ckpt}; continue with --resume {run.ckpt}",
-                    sys.stderr)
+            if train_epoch(gan, state, images, labels, run, config, not args.no_progress):   # the epoch is whole
+                row = epoch_row(gan, state, config, steps)
+                state.finish_epoch(row)
+                run.commit(state.meta(config.to_dict()), gan.state_arrays(),
+                           keep_copy=bool(config.save_every) and state.epoch % config.save_every == 0)
+                log(epoch_line(row, config.epochs))
+                write_epoch_files(run, gan, fixed, state, title)
+            if run.stop_requested and state.epoch < config.epochs:   # Ctrl-C: where it stopped is saved
+                where = f"in epoch {state.epoch + 1} after step {state.step}/{steps}" if state.step else \
+                    f"after epoch {state.epoch}"
+                log(f"interrupted {where}: saved {run.ckpt}; continue with --resume {run.ckpt}", sys.stderr)
                 return 130
     log(f"done: {run.path} (checkpoint.npz, metrics.csv, curves.png, samples/, training.gif) "
         f"at epoch {config.epochs}")
@@ -110,7 +106,7 @@ def train_in(run, args):
 def train_epoch(gan, state, images, labels, run, config, progress):
     """The steps of epoch state.epoch + 1 from state.step on, GAN.step's statistics summed in
     state.totals. Returns False when Ctrl-C stopped it early: the state of exactly that step is
-    then checkpointed, and a resume carries on from the step after it."""
+    then checkpointed (state.step > 0), and a resume carries on from the step after it."""
     xp, B, epoch = gan.xp, config.batch_size, state.epoch + 1
     order = to_device(state.batch_order(len(images), B), xp)  # (steps, B) int64: one transfer an epoch
     steps = len(order)

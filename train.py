@@ -78,6 +78,9 @@ def train_in(run, args):
             np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         log(f"training {config.arch} on {len(images)} {config.dataset} images, {steps} steps/epoch, "
             f"device {config.device}, run directory {run.path}")
+        if ck is not None:
+            log(f"resuming after epoch {state.epoch}" + (f", step {state.step}" if state.step else "")
+                + f", to epoch {config.epochs}" + (": the run is there already" if state.epoch == config.epochs else ""))
         log("recipe: " + ", ".join(f"{k} {v}" for k, v in config.to_dict().items()
                                    if k not in ("device", "dataset", "limit", "seed") and v is not None))
         if ck is None:

@@ -22,7 +22,6 @@ from nanogan.gan import GAN, recipe, textbook
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import bench  # noqa: E402
-import train  # noqa: E402
 
 SMALL = ["--limit", "128", "--batch-size", "32", "--no-progress", "--eval-every", "0"]
 # minibatch: False, or minibatch discrimination's distance (nanogan/nn/minibatch.py)

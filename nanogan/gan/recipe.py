@@ -10,7 +10,7 @@ A run saves its Config as JSON (config.json and every checkpoint: `asdict(config
 on the command line or read from a file. The networks (gan/models.py) and the optimizers
 (gan/gan.py) are built from a Config by name, never by position.
 """
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,6 @@ RECIPES = {
 TEXTBOOK = {"fc": dict(arch="fc", ema=0.0), "cgan": dict(arch="cgan", ema=0.0),
             "dcgan": dict(arch="dcgan", ema=0.0, width=64, d_norm="batch")}
 
-FIELDS = tuple(f.name for f in fields(Config))
-
-
 def recipe(arch="fc", **changes):
     """The Config that `python train.py --arch ARCH` trains, with `changes` over it."""
     return Config(**{**RECIPES[arch], **changes})
@@ -97,8 +94,3 @@ def recipe(arch="fc", **changes):
 def textbook(arch="fc", **changes):
     """The textbook GAN of `arch`, with `changes` over it."""
     return Config(**{**TEXTBOOK[arch], **changes})
-
-
-def changed(config, **changes):
-    """A copy of config with some values changed."""
-    return replace(config, **changes)

@@ -25,7 +25,8 @@ from nanogan.eval.images import to_uint8
 from nanogan.eval.metrics import evaluate, memorisation
 from nanogan.eval.samples import classifier_on, draw
 from nanogan.files import atomic_open, read_npy
-from nanogan.run.cli import load_gan, main, parse_evaluate
+from nanogan.run.cli import main, parse_evaluate
+from nanogan.run.generator import load_gan
 
 signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl-C is handled (run/cli.py)
 

@@ -22,7 +22,8 @@ from nanogan.eval.images import grid, save_png, to_uint8
 from nanogan.eval.samples import CHUNK, draw
 from nanogan.eval.walks import label_walks, random_walks
 from nanogan.files import atomic_open
-from nanogan.run.cli import load_gan, main, parse_sample
+from nanogan.run.cli import main, parse_sample
+from nanogan.run.generator import load_gan
 
 signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl-C is handled (run/cli.py)
 

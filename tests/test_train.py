@@ -9,7 +9,7 @@ from PIL import Image
 
 from nanogan.run.checkpoint import load_checkpoint
 from nanogan.gan import GAN, textbook
-from nanogan.run.cli import load_gan
+from nanogan.run.generator import load_gan
 
 from runs import SMALL, checkpoints_equal, expect_error, ok, run  # noqa: F401
 

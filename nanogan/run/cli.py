@@ -273,24 +273,3 @@ def parse_evaluate(argv):
             existing = os.path.dirname(existing)
         check_writable_dir(existing, f"--figures {args.figures!r}")
     return args
-
-
-def load_gan(path, device, ema=True):
-    """A GAN on `device` holding everything checkpoint `path` saved (or, from a generator
-    file, G alone: nanogan.run.generator), checked first; ema=False samples with G's own
-    weights even where the run kept their average."""
-    from ..backend import get_xp, make_rng
-    from ..gan import build_gan
-    from .checkpoint import check_arrays, load_checkpoint
-    from .generator import is_generator_file, load_generator
-    if is_generator_file(path):
-        if not ema:
-            raise NanoganError(f"{path!r} is a generator file, which holds only the averaged weights; drop --no-ema.")
-        return load_generator(path, device)
-    ck = load_checkpoint(path)
-    gan = build_gan(ck["config"], make_rng(0), get_xp(device))
-    check_arrays(ck, gan.state_arrays(), path)
-    gan.load_state_arrays(ck["arrays"])
-    if not ema:
-        gan.ema = None
-    return gan

@@ -1,5 +1,6 @@
-"""Generator files: a trained G on its own, for drawing and scoring digits, and the two that
-ship with nanogan (nanogan/pretrained/: the default DCGAN's and the conditional GAN's).
+"""Loading a trained generator, from a checkpoint or from a generator file: a trained G on its
+own, for drawing and scoring digits. Two ship with nanogan (nanogan/pretrained/: the default
+DCGAN's and the conditional GAN's).
 
     python -m nanogan.run.generator runs/dcgan-.../checkpoint.npz dcgan.npz    # export one
 
@@ -86,12 +87,30 @@ def _check_digest(path):
                            "is damaged; reinstall nanogan.")
 
 
+def load_gan(path, device, ema=True):
+    """A GAN on `device` holding everything checkpoint `path` saved (or, from a generator
+    file, G alone: nanogan.run.generator), checked first; ema=False samples with G's own
+    weights even where the run kept their average."""
+    from ..gan import build_gan
+    from .checkpoint import load_checkpoint
+    if is_generator_file(path):
+        if not ema:
+            raise NanoganError(f"{path!r} is a generator file, which holds only the averaged weights; drop --no-ema.")
+        return load_generator(path, device)
+    ck = load_checkpoint(path)
+    gan = build_gan(ck["config"], make_rng(0), get_xp(device))
+    check_arrays(ck, gan.state_arrays(), path)
+    gan.load_state_arrays(ck["arrays"])
+    if not ema:
+        gan.ema = None
+    return gan
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="Export a checkpoint's generator (G's averaged weights) to a file.")
     p.add_argument("checkpoint")
     p.add_argument("out")
     args = p.parse_args(argv)
-    from .cli import load_gan
     try:
         save_generator(args.out, load_gan(args.checkpoint, "cpu"))
     except NanoganError as e:

@@ -148,9 +148,9 @@ def parse_train(argv):
     for name in ("out", "resume"):
         if getattr(args, name) == "":
             raise NanoganError(f"{flag(name)} needs a path, got an empty one.")
-    if not args.resume:             # a resumed run's combination is its checkpoint's (run_config)
-        check_combination(vars(args))
     args.device = args.device or "cpu"
+    if not args.resume:             # a resumed run's combination is its checkpoint's (run_config)
+        check_combination(run_config(args, None))   # the given values with the recipe's, before any write
     return args
 
 
@@ -165,10 +165,8 @@ def run_config(args, ck):
     options = {k: getattr(args, k) for k in RUN_OPTIONS if getattr(args, k) is not None}
     if ck is None:
         arch = given.get("arch", HYPER["arch"])
-        config = {**HYPER, **ARCH_DEFAULTS[arch], **given, **RUN_OPTIONS, **options,
-                  "epochs": args.epochs or ARCH_EPOCHS[arch], "device": args.device}
-        check_combination(config)   # the recipe's values with the given ones
-        return config
+        return {**HYPER, **ARCH_DEFAULTS[arch], **given, **RUN_OPTIONS, **options,
+                "epochs": args.epochs or ARCH_EPOCHS[arch], "device": args.device}
     config = ck["config"]
     for k, v in given.items():
         if config[k] != v:

@@ -6,6 +6,7 @@
     python bench.py --device cuda --repeats 50
     python bench.py --archs dcgan --batches 128
     python bench.py --archs dcgan --batches 128 --profile    # time per layer instead
+    python bench.py --archs dcgan --batches 128 --passes     # every element-wise pass against a copy
     python bench.py --count                                  # what a step asks of a GPU, no GPU needed
 
 Two sets of networks (`--nets`): `textbook`, the papers' networks and rates
@@ -51,6 +52,12 @@ Measured in the same run, for reference:
 
 Timing excludes warm-up steps, and on a GPU brackets each step with CUDA events
 and synchronises before reading them. The output is a markdown table.
+
+`--passes` (CPU) times every array operation of a step but the products, through an array
+subclass that notes each ufunc call (`Traced`), and sets each beside the time a plain copy
+takes to move the same bytes (what it reads plus what it writes), once from the caches and
+once from main memory: a memory-bound pass near 1x is at memory speed, one at 5x has a
+cause to find (mixed memory orders, a short inner loop, a slow NumPy kernel).
 
 `--count` times nothing: it runs one step on the tests' CuPy stand-in (tests/standin,
 NumPy underneath) and counts what the step would ask of a GPU: operations (each one a
@@ -489,6 +496,113 @@ def print_profile(arch, batch, device, xp, repeats, warmup, nets="textbook"):
 
 
 # --------------------------------------------------------------------------------------
+# Every element-wise pass of a step against a copy of its bytes
+# --------------------------------------------------------------------------------------
+
+class Traced(np.ndarray):
+    """A NumPy array that times every ufunc it takes part in (element-wise operations,
+    operators, reductions, matmul: NumPy routes them all through __array_ufunc__), and notes
+    the bytes each one reads and writes. Its results are Traced too, so tracing the step's
+    inputs and parameters traces everything computed from them. CPU only."""
+    log = None          # list of (where, what, bytes read, bytes written, seconds) while recording
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kw):
+        plain = [np.asarray(a) if isinstance(a, Traced) else a for a in inputs]
+        outs = None if out is None else tuple(np.asarray(o) if isinstance(o, Traced) else o for o in out)
+        t0 = time.perf_counter()
+        result = getattr(ufunc, method)(*plain, **kw) if outs is None else \
+            getattr(ufunc, method)(*plain, out=outs, **kw)
+        seconds = time.perf_counter() - t0
+        if Traced.log is not None:
+            frame = sys._getframe(1)
+            while frame.f_code.co_filename.endswith("bench.py") or \
+                    f"{os.sep}numpy{os.sep}" in frame.f_code.co_filename:
+                frame = frame.f_back
+            where = f"{os.path.relpath(frame.f_code.co_filename)}:{frame.f_lineno} {frame.f_code.co_name}"
+            arrays = [a for a in plain if isinstance(a, np.ndarray)]
+            written = result if outs is None else outs
+            written = [w for w in (written if isinstance(written, tuple) else (written,)) if isinstance(w, np.ndarray)]
+            shapes = " ".join("x".join(map(str, a.shape)) + layout(a) + ("" if a.dtype == np.float32 else f" {a.dtype}")
+                              for a in arrays) or "scalars"
+            what = f"{ufunc.__name__}{'' if method == '__call__' else '.' + method} ({shapes})"
+            Traced.log.append((where, what, sum(a.nbytes for a in arrays), sum(w.nbytes for w in written), seconds))
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        return result.view(Traced) if isinstance(result, np.ndarray) else result
+
+
+def layout(a):
+    """How `a` lies in memory, in the passes table: "" C order, "(b)" batch innermost and
+    contiguous (nanogan.nn.conv's layout), "(g)" with gaps or in any other order."""
+    if a.ndim < 2 or a.flags.c_contiguous:
+        return ""
+    return "(b)" if a.transpose(tuple(range(1, a.ndim)) + (0,)).flags.c_contiguous else "(g)"
+
+
+def stream_seconds(nbytes, repeats=7, cold=False):
+    """Fastest of `repeats` copies of nbytes / 2 bytes into another nbytes / 2 (float32, C
+    order): the time a pass moving nbytes in all needs at least, memory being the limit.
+    Warm: the arrays were just touched, so they come from the caches where they fit. Cold:
+    64 MB are written first, which evicts them, so the bytes come from main memory."""
+    n = max(int(nbytes // 8), 1)
+    a, b = np.ones(n, dtype=np.float32), np.empty(n, dtype=np.float32)
+    flush = np.empty(16 << 20, dtype=np.float32) if cold else None     # 64 MB
+    best = math.inf
+    for _ in range(repeats):
+        if cold:
+            flush.fill(0)
+        t0 = time.perf_counter()
+        np.copyto(b, a)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def passes_step(arch, batch, repeats, warmup, nets="textbook"):
+    """Each ufunc call of `repeats` steps (after `warmup`), grouped by source line and
+    operation: [(where, what, calls per step, MB moved per call, median ms per call)]."""
+    rng = make_rng(0)
+    gan = GAN(config_for(arch, nets), rng, np)
+    for net in (gan.G, gan.D):
+        for p in net.parameters():
+            p.data, p.grad = p.data.view(Traced), p.grad.view(Traced)
+    x = input_batch(batch).view(Traced)
+    for _ in range(warmup):
+        gan.step(x, rng)
+    Traced.log = []
+    try:
+        for _ in range(repeats):
+            gan.step(x, rng)
+        log = Traced.log
+    finally:
+        Traced.log = None
+    groups = {}
+    for where, what, read, written, seconds in log:
+        groups.setdefault((where, what, read + written), []).append(seconds)
+    return [(where, what, len(times) // repeats, moved / 1e6, 1e3 * float(np.median(times)))
+            for (where, what, moved), times in groups.items()]
+
+
+def print_passes(arch, batch, repeats, warmup, nets="textbook", min_mb=1.0):
+    """The element-wise passes (not matmul) moving at least min_mb MB, slowest against
+    the time to stream their bytes first."""
+    rows = [r for r in passes_step(arch, batch, repeats, warmup, nets) if not r[1].startswith("matmul")]
+    big = [(r, r[4] / (1e3 * stream_seconds(r[3] * 1e6)), r[4] / (1e3 * stream_seconds(r[3] * 1e6, cold=True)))
+           for r in rows if r[3] >= min_mb]
+    small = [r for r in rows if r[3] < min_mb]
+    print(f"\n{arch}{'' if nets == 'textbook' else ' ' + nets}, batch {batch}: element-wise passes of "
+          f"{min_mb:g} MB or more, each against a copy of the bytes it moves (reads + writes), from the "
+          "caches (warm) and from main memory (cold)\n")
+    print("| source line | operation (operand shapes) | calls/step | MB moved | ms/call | x a warm copy | x a cold copy |")
+    print("|---|---|---|---|---|---|---|")
+    for (where, what, n, mb, ms), warm, cold in sorted(big, key=lambda b: -b[1]):
+        print(f"| {where} | {what} | {n} | {mb:.1f} | {ms:.3f} | {warm:.1f} | {cold:.1f} |")
+    print(f"\n{len(big)} passes of {min_mb:g} MB or more: {sum(r[2] * r[4] for r, _, _ in big):.1f} ms/step; the "
+          f"slowest {max((b[1] for b in big), default=math.nan):.1f}x a warm copy of its bytes and "
+          f"{max((b[2] for b in big), default=math.nan):.1f}x a cold one; {len(small)} smaller ones: "
+          f"{sum(r[2] * r[4] for r in small):.1f} ms/step ({sum(r[2] for r in small)} calls)")
+
+
+# --------------------------------------------------------------------------------------
 # What a step asks of a GPU, counted on the CuPy stand-in
 # --------------------------------------------------------------------------------------
 
@@ -575,6 +689,8 @@ def main(argv=None):
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--profile", action="store_true", help="instead of the comparison, print where "
                    "nanogan's step spends its time, layer by layer")
+    p.add_argument("--passes", action="store_true", help="instead of the comparison, time every "
+                   "element-wise pass of the step against a copy of the bytes it moves (CPU)")
     p.add_argument("--count", action="store_true", help="instead of timing, count what one step asks of "
                    "a GPU, on the tests' CuPy stand-in (no GPU needed): operations, host syncs, "
                    "host-to-device copies and bytes, and the source lines behind them")
@@ -584,12 +700,18 @@ def main(argv=None):
         side, arch, batch, nets = args._memory_child
         return memory_child(side, arch, int(batch), args.device, nets)
 
-    args.nets = args.nets or (["textbook"] if args.profile or args.count else ["textbook", "recipe"])
+    args.nets = args.nets or (["textbook"] if args.profile or args.passes or args.count else ["textbook", "recipe"])
     configs = [(arch, nets, batch) for arch in args.archs for nets in args.nets for batch in args.batches]
     if args.count:
         cupy = standin_cupy()
         for arch, nets, batch in configs:
             print_counts(arch, batch, cupy, nets=nets)
+        return 0
+    if args.passes:
+        if args.device != "cpu":
+            p.error("--passes times NumPy's operations on the CPU; run it without --device cuda")
+        for arch, nets, batch in configs:
+            print_passes(arch, batch, args.repeats, args.warmup, nets)
         return 0
     xp = ng.get_xp(args.device)
     if args.profile:

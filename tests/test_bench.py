@@ -49,3 +49,36 @@ def test_torch_twin_of_the_recipe_matches_nanogan_networks():
             assert twin.joined == gan.joined and bool(twin.ema) == bool(gan.ema), (arch, nets)
             stats = twin.step(torch.from_numpy(bench.input_batch(4)))
             assert torch.isfinite(stats).all(), (arch, nets, stats)
+
+
+def test_passes_trace_the_step_and_leave_its_numbers_alone(capsys):
+    """--passes sees the layers' element-wise operations by source line, and tracing changes
+    nothing a step computes: the same weights after one step with and without it."""
+    import numpy as np
+    from nanogan.backend import make_rng
+    from nanogan.gan import GAN
+    assert bench.main(["--archs", "dcgan", "--nets", "textbook", "--batches", "4", "--repeats", "1",
+                       "--warmup", "1", "--passes"]) == 0
+    out = capsys.readouterr().out
+    assert "nanogan/nn/activations.py" in out and "nanogan/nn/batchnorm.py" in out, out
+    rows = bench.passes_step("dcgan", 4, repeats=1, warmup=0)
+    assert any(what.startswith("matmul") for _, what, *_ in rows), rows    # traced, then left out of the table
+    weights = []
+    for traced in (False, True):
+        rng = make_rng(0)
+        gan = GAN(bench.config_for("dcgan"), rng, np)
+        x = bench.input_batch(4)
+        if traced:
+            for p in gan.G.parameters() + gan.D.parameters():
+                p.data, p.grad = p.data.view(bench.Traced), p.grad.view(bench.Traced)
+            x = x.view(bench.Traced)
+        gan.step(x, rng)
+        weights.append([np.asarray(p.data).copy() for p in gan.G.parameters() + gan.D.parameters()])
+    for a, b in zip(*weights):
+        assert np.array_equal(a, b), "tracing changed a weight"
+
+
+def test_passes_refuse_a_gpu():
+    import pytest
+    with pytest.raises(SystemExit):
+        bench.main(["--passes", "--device", "cuda"])

@@ -52,13 +52,16 @@ class LeakyReLU(Activation):
         # The local slope as a float array, so that both passes are a single multiply:
         # `where` on data of random signs runs ~20x slower than a multiply in NumPy (a
         # branch per element), and so do `copyto(..., where=mask)` and masked ufuncs. From
-        # the 0/1 mask m of x > 0, s = max(m, a) for 0 < a < 1 (1 where m = 1, a where m = 0),
-        # in place: two passes; otherwise s = m (1 - a) + a, three. a and 1 - a are rounded to
-        # x's dtype first, so that (1 - a) + a is exactly 1 in that dtype and 0 + a exactly a.
+        # the 0/1 mask m of x > 0, for 0 < a < 1, s = clip(m, a, 1) (1 where m = 1, a where
+        # m = 0), in place: two passes. (max(m, a) is the same numbers, but NumPy's maximum
+        # with a scalar ran 3.5x slower than this clip, 0.59 against 0.17 ms on
+        # (128, 64, 14, 14); a clip with one bound is as slow as the maximum.) For other a,
+        # s = m (1 - a) + a, three passes; a and 1 - a are rounded to x's dtype first, so
+        # that (1 - a) + a is exactly 1 in that dtype and 0 + a exactly a.
         xp, a = array_module(x), x.dtype.type(self.slope)
         self.scale = xp.greater(x, 0, out=new_like(x))      # 1 where x > 0, else 0
         if 0 < a < 1:
-            xp.maximum(self.scale, a, out=self.scale)
+            xp.clip(self.scale, a, 1, out=self.scale)
         else:
             self.scale *= 1 - a
             self.scale += a

@@ -3,23 +3,7 @@ import numpy as np
 
 from ..backend import array_module, new_like
 from .module import Module, Parameter
-
-
-def channel_dot(a, b, axes):
-    """sum over `axes` of a * b, one number per channel (C,), for a and b of one shape and layout.
-
-    Plain form: (a * b).sum(axis=axes). When the channels are outermost in memory, as in the
-    batch-last layout nanogan.nn.conv leaves (or a (N, C) array in column order), each channel
-    is one contiguous row of M numbers and the sums are C dot products of rows, one batched
-    product with no (N, C, H, W) temporary: it reads a and b once and writes nothing."""
-    xp = array_module(a)
-    order = (1,) + tuple(range(2, a.ndim)) + (0,)                    # (C, H, W, N) or (C, N)
-    ra, rb = a.transpose(order), b.transpose(order)
-    if ra.flags.c_contiguous and rb.flags.c_contiguous:
-        C = a.shape[1]
-        ra, rb = ra.reshape(C, 1, -1), rb.reshape(C, -1, 1)          # views: (C, 1, M), (C, M, 1)
-        return xp.matmul(ra, rb).reshape(C)
-    return (a * b).sum(axis=axes)
+from .sums import channel_dot, channel_sum
 
 
 class BatchNorm(Module):
@@ -64,17 +48,16 @@ class BatchNorm(Module):
             raise ValueError(f"{self!r}: expected {self.dtype} input of shape (N, {self.C}) "
                              f"or (N, {self.C}, H, W), got {x.dtype} of shape {tuple(x.shape)}")
         self.check_input(x, (None, self.C) + (None,) * (x.ndim - 2))
-        # reduce over every axis but the channel one; `shape` broadcasts (C,) against x
-        self.axes = (0,) if x.ndim == 2 else (0, 2, 3)
+        # `shape` broadcasts (C,) against x
         shape = (1, self.C) + (1,) * (x.ndim - 2)
         gamma, beta = self.params["gamma"].data.reshape(shape), self.params["beta"].data.reshape(shape)
         self.batch_stats = self.training           # backward must use the mode forward used
         xp = array_module(x)
         M = x.size // self.C
         if self.batch_stats:
-            mu = x.mean(axis=self.axes, keepdims=True)                    # (1, C[, 1, 1])
+            mu = channel_sum(x, scale=1 / M).reshape(shape)               # (1, C[, 1, 1]): mean(x)
             xc = xp.subtract(x, mu, out=new_like(x))                      # x - mu, in x's layout
-            var = (channel_dot(xc, xc, self.axes) / M).reshape(shape)     # mean((x - mu)^2)
+            var = (channel_dot(xc, xc) / M).reshape(shape)                 # mean((x - mu)^2)
             m = self.momentum
             rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
             rm *= 1 - m
@@ -100,9 +83,9 @@ class BatchNorm(Module):
     def backward(self, dy):
         shape = self.inv_std.shape
         xp = array_module(dy)
-        dbeta = dy.sum(axis=self.axes)                                    # (C,)
+        dbeta = channel_sum(dy)                                           # (C,)
         # dL/dgamma = sum(dy * xhat) = sum(dy * xc) / sqrt(var + eps)
-        dgamma = channel_dot(dy, self.xc, self.axes) * self.inv_std.reshape(-1)   # (C,)
+        dgamma = channel_dot(dy, self.xc) * self.inv_std.reshape(-1)      # (C,)
         if self.requires_grad:
             self.params["gamma"].add(dgamma)
             self.params["beta"].add(dbeta)

@@ -172,7 +172,7 @@ class Conv2d(Module):
         if self.requires_grad:
             W.add_matmul(G, self.cols.T)                                   # (F, C*k*k) = (F, C, k, k)
             if "b" in self.params:
-                self.params["b"].add_sum(dy, axis=(0, 2, 3))               # (F,)
+                self.params["b"].add_sum(dy)                                # (F,)
         if not input_grad:                                                 # a network's first layer
             return None
         dcols = W.data.reshape(self.F, -1).T @ G                           # (C*k*k, Ho*Wo*N)
@@ -231,7 +231,7 @@ class ConvTranspose2d(Module):
         if self.requires_grad:
             W.add_matmul(self.X2, D.T)                                      # (C, F*k*k) = (C, F, k, k)
             if "b" in self.params:
-                self.params["b"].add_sum(dy, axis=(0, 2, 3))                # (F,)
+                self.params["b"].add_sum(dy)                                 # (F,)
         if not input_grad:
             return None
         dX2 = W.data.reshape(self.C, -1) @ D                                # (C, H*W*N)

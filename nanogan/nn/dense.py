@@ -45,7 +45,7 @@ class Dense(Module):
         W, b = self.params["W"], self.params["b"]
         if self.requires_grad:
             W.add_matmul(self.x.T, dy)                             # (I, N)(N, O) -> (I, O)
-            b.add_sum(dy, axis=0)                                  # (O,)
+            b.add_sum(dy)                                          # (O,)
         if not input_grad:
             return None
         if self.x.ndim == 2 and self.x.strides[0] < self.x.strides[1]:  # x batch-innermost (column order)

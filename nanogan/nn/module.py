@@ -16,6 +16,7 @@ optimizer does to them: see `flatten` for why.
 import numpy as np
 
 from ..backend import array_module, to_device
+from .sums import channel_sum
 
 
 class Parameter:
@@ -49,12 +50,14 @@ class Parameter:
             target += a @ b
         self.fresh = False
 
-    def add_sum(self, x, axis):
-        """grad += x summed over `axis`. Plain form: `self.grad += x.sum(axis=axis)`."""
+    def add_sum(self, x):
+        """grad += x (N, C[, H, W]) summed over every axis but 1: a bias's gradient, (C,).
+        Plain form: `self.grad += x.sum(axis=(0, 2, 3))` (axis 0 for (N, C)); the sums are
+        products with ones (nanogan.nn.sums says why)."""
         if self.fresh:
-            x.sum(axis=axis, out=self.grad)
+            channel_sum(x, out=self.grad)
         else:
-            self.grad += x.sum(axis=axis)
+            self.grad += channel_sum(x)
         self.fresh = False
 
     def add(self, value):

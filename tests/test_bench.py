@@ -59,6 +59,7 @@ def test_passes_trace_the_step_and_leave_its_numbers_alone(capsys):
     from nanogan.gan import GAN
     assert bench.main(["--archs", "dcgan", "--nets", "textbook", "--batches", "4", "--repeats", "1",
                        "--warmup", "1", "--passes"]) == 0
+    bench.print_passes("dcgan", 4, repeats=1, warmup=1, min_mb=0)        # every pass, however small
     out = capsys.readouterr().out
     assert "nanogan/nn/activations.py" in out and "nanogan/nn/batchnorm.py" in out, out
     rows = bench.passes_step("dcgan", 4, repeats=1, warmup=0)

@@ -47,25 +47,22 @@ def minibatch_features(f, T):
     return o, (sign, c)
 
 
-def minibatch_features_backward(G, f, T, cache, want_dT=True):
-    """dL/df (N, A) and dL/dT (A, B, C) (None unless want_dT) from G = dL/do (N, B).
+def minibatch_features_backward(G, f, T, cache):
+    """dL/dM (N, B*C) from G = dL/do (N, B); the layer turns it into dL/df and dL/dT.
 
     o_{i,b} depends on M_k through c_b(i, j) for i = k (as M_i) and for j = k (as M_j).
     With s = sign(M_{i,b,c} - M_{j,b,c}) (the derivative of |.|, 0 at the kink),
         dc_b(i, j)/dM_{i,b,c} = -c_b(i, j) s,    dc_b(i, j)/dM_{j,b,c} = +c_b(i, j) s.
     Summing over both roles, and using c_b(i, j) = c_b(j, i) and s(j, i) = -s(i, j):
         dL/dM_{k,b,c} = -1/(N-1) sum_j (G_{k,b} + G_{j,b}) c_b(k, j) sign(M_{k,b,c} - M_{j,b,c})
-    (the j = k term vanishes since sign(0) = 0). Then, M being the product f T:
-        dL/dT = f^T dL/dM      (A, N)(N, B*C)
-        dL/df = dL/dM T^T      (N, B*C)(B*C, A)
+    (the j = k term vanishes since sign(0) = 0).
     """
     sign, c = cache                                            # (N, N, C, B), (N, N, B)
-    A, B, C = T.shape
+    _, B, C = T.shape
     G = G / max(len(f) - 1, 1)                                 # the 1/(N-1) of the mean
     W = (G[:, None, :] + G[None, :, :]) * c                    # (N, N, B)
     dM = -(W[:, :, None, :] * sign).sum(axis=1)                # (N, C, B)
-    dM = dM.transpose(0, 2, 1).reshape(len(f), B * C)          # (N, B*C), M's row order
-    return dM @ T.reshape(A, B * C).T, (f.T @ dM).reshape(A, B, C) if want_dT else None
+    return dM.transpose(0, 2, 1).reshape(len(f), B * C)       # (N, B*C), M's row order
 
 
 EPS = 0.1   # the l2 closeness's smoothing length, in M's units (see euclidean_features)
@@ -111,8 +108,8 @@ def euclidean_features(f, T):
     return o, (M, r, c)
 
 
-def euclidean_features_backward(G, f, T, cache, want_dT=True):
-    """dL/df (N, A) and dL/dT (A, B, C) (None unless want_dT) from G = dL/do (N, B).
+def euclidean_features_backward(G, f, T, cache):
+    """dL/dM (N, B*C) from G = dL/do (N, B), as `minibatch_features_backward`.
 
     With dr_b(i, j)/dM_{i,b} = (M_{i,b} - M_{j,b}) / r_b(i, j) and c = exp(eps - r), and
     summing over both roles of M_k as in `minibatch_features_backward`,
@@ -125,11 +122,11 @@ def euclidean_features_backward(G, f, T, cache, want_dT=True):
         sum_j V(k, j) = g_k (W 1)_k + (W g)_k.
     (Plain form: V = (g[:, None] + g[None, :]) * c / r, then V @ M - V.sum(axis=1)[:, None] * M:
     three (N, N) passes instead of one, the first an outer sum whose 128-long rows NumPy
-    ran at 3.7x the time to stream its bytes.) Then dL/dT and dL/df as for the L1 layer.
+    ran at 3.7x the time to stream its bytes.)
     """
     xp = array_module(f)
     M, r, c = cache                                            # (B, N, C), (B, N, N), (B, N, N)
-    A, B, C = T.shape
+    _, B, C = T.shape
     N = len(f)
     g = (G.T / max(N - 1, 1))[:, :, None]                      # (B, N, 1)
     W = xp.divide(c, r, out=new_like(c))                       # (B, N, N)
@@ -139,8 +136,7 @@ def euclidean_features_backward(G, f, T, cache, want_dT=True):
     dM = g * WM
     dM += WgM                                                  # (V M)_k
     dM -= (g * W1 + Wg) * M                                    # - (sum_j V(k, j)) M_k
-    dM = dM.transpose(1, 0, 2).reshape(N, B * C)               # (N, B*C), M's row order
-    return dM @ T.reshape(A, B * C).T, (f.T @ dM).reshape(A, B, C) if want_dT else None
+    return dM.transpose(1, 0, 2).reshape(N, B * C)             # (N, B*C), M's row order
 
 
 FEATURES = {"l1": (minibatch_features, minibatch_features_backward),
@@ -181,11 +177,21 @@ class MinibatchDiscrimination(Module):
         return array_module(x).concatenate([x, o], axis=1)      # (N, A + B)
 
     def backward(self, dy):
+        """x's gradient passes straight through the concatenation, plus the features' share:
+        with M = f T (f = x, T as (A, B*C)) and dL/dM from `features_backward`,
+            dL/dT = f^T dL/dM      (A, N)(N, B*C)
+            dL/df = dL/dM T^T      (N, B*C)(B*C, A)
+        dL/df is made in the memory order of x's share of dy (batch innermost after D's
+        Flatten of a convolution, as (T dL/dM^T)^T), so that the sum of the two reads one
+        order: a sum of two orders ran ~5x slower."""
         T = self.params["T"]
-        df, dT = self.features_backward(dy[:, self.A:], self.f, T.data, self.cache, self.requires_grad)
+        dM = self.features_backward(dy[:, self.A:], self.f, T.data, self.cache)   # (N, B*C)
+        T2 = T.data.reshape(self.A, -1)                                            # (A, B*C)
         if self.requires_grad:
-            T.add(dT)                                           # (A, B, C)
-        return dy[:, :self.A] + df                              # (N, A)
+            T.add((self.f.T @ dM).reshape(T.data.shape))                           # (A, B, C)
+        g = dy[:, :self.A]                                                         # (N, A)
+        df = (T2 @ dM.T).T if g.strides[0] < g.strides[1] else dM @ T2.T          # (N, A)
+        return g + df
 
     def __repr__(self):
         return f"MinibatchDiscrimination({self.A}, B={self.B}, C={self.C}, {self.distance})"

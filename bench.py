@@ -68,6 +68,7 @@ microseconds each whatever their size, so at small batches the operation count, 
 the FLOPs, bounds a GPU step.
 """
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -92,6 +93,8 @@ import numpy as np  # noqa: E402
 import nanogan as ng  # noqa: E402
 from nanogan.backend import make_rng, synchronize, to_device  # noqa: E402
 from nanogan.gan import GAN, recipe, textbook  # noqa: E402
+from nanogan.run.cli import Parser, main as cli_main, whole  # noqa: E402
+from nanogan.run.config import check_memory  # noqa: E402
 
 Z_DIM, EPOCH = 100, 60000
 NETS = {"textbook": textbook, "recipe": recipe}
@@ -671,19 +674,31 @@ def processor():
     return cpu + f", {os.cpu_count()} logical CPUs"
 
 
+MAX_MATMUL = 16384   # the ceiling's n: three n x n float32 matrices, 3.2 GB at most
+
+
+def check_sizes(configs):
+    """Refuse, before anything is allocated, a batch whose step would need more memory than
+    train.py allows (nanogan.run.config.check_memory)."""
+    for arch, nets, batch in configs:
+        config = dataclasses.asdict(config_for(arch, nets))
+        check_memory({**config, "batch_size": batch, "epochs": config.get("epochs"), "device": "cpu"},
+                     where=f"bench.py --batches {batch}: ")
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Time nanogan's GAN training step against PyTorch and the BLAS ceiling.")
+    p = Parser(description="Time nanogan's GAN training step against PyTorch and the BLAS ceiling.")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--archs", nargs="+", choices=["fc", "dcgan"], default=["fc", "dcgan"])
-    p.add_argument("--batches", nargs="+", type=int, default=[64, 128])
+    p.add_argument("--batches", nargs="+", type=whole(1), default=[64, 128])
     p.add_argument("--nets", nargs="+", choices=sorted(NETS), default=None,
                    help="the papers' networks (textbook) and/or what train.py trains (recipe); default both "
                    "for the comparison, textbook for --profile and --count")
-    p.add_argument("--repeats", type=int, default=20, help="timed steps per side and configuration (default 20)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps per side first (default 3)")
-    p.add_argument("--matmul-size", type=int, default=None, help="n of the ceiling's n x n product "
+    p.add_argument("--repeats", type=whole(1), default=20, help="timed steps per side and configuration (default 20)")
+    p.add_argument("--warmup", type=whole(0), default=3, help="untimed steps per side first (default 3)")
+    p.add_argument("--matmul-size", type=whole(16, MAX_MATMUL), default=None, help="n of the ceiling's n x n product "
                    "(default 2048 on cpu, 8192 on cuda)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for both sides' BLAS and "
+    p.add_argument("--threads", type=whole(1, 1024), default=None, help="CPU threads for both sides' BLAS and "
                    "PyTorch's kernels (default: every core)")
     p.add_argument("--no-torch", action="store_true", help="time nanogan only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
@@ -702,6 +717,7 @@ def main(argv=None):
 
     args.nets = args.nets or (["textbook"] if args.profile or args.passes or args.count else ["textbook", "recipe"])
     configs = [(arch, nets, batch) for arch in args.archs for nets in args.nets for batch in args.batches]
+    check_sizes(configs)
     if args.count:
         cupy = standin_cupy()
         for arch, nets, batch in configs:
@@ -765,4 +781,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli_main(main))

@@ -18,7 +18,6 @@ tests/test_gpu_check.py runs the whole command on the tests' CuPy stand-in
 (`--backend standin`: NumPy underneath, no GPU) in about half a minute. Numbers from the
 stand-in time NumPy, not a GPU.
 """
-import argparse
 import csv
 import os
 import shutil
@@ -30,6 +29,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STANDIN = os.path.join(ROOT, "tests", "standin")
 GUARD = "NANOGAN_GPU_CHECK"          # set in every child: the suite's own test of this command skips
+
+sys.path.insert(0, ROOT)
+from nanogan.files import atomic_open, check_output_file  # noqa: E402
+from nanogan.run.cli import Parser, main as cli_main, whole  # noqa: E402
 
 
 def environment(backend):
@@ -147,21 +150,22 @@ def benchmark(args, env):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Run the suite, a short training and the benchmark on a GPU; "
-                                "write one Markdown report.")
+    p = Parser(description="Run the suite, a short training and the benchmark on a GPU; write one "
+               "Markdown report.")
     p.add_argument("--out", default="gpu_report.md", help="the report (default gpu_report.md)")
     p.add_argument("--backend", choices=["real", "standin"], default="real",
                    help="real CuPy (default) or the tests' stand-in, to test this command without a GPU")
     p.add_argument("--quick", action="store_true", help="shrink every part to seconds (for the tests)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per training run (default 3; quick 1)")
-    p.add_argument("--limit", type=int, default=None, help="training images (default 12800; quick 64)")
-    p.add_argument("--batch-size", type=int, default=None, help="default 128; quick 32")
-    p.add_argument("--eval-samples", type=int, default=None, help="samples scored per epoch (default 2000; quick 50)")
+    p.add_argument("--epochs", type=whole(1, 1000), default=None, help="epochs per training run (default 3; quick 1)")
+    p.add_argument("--limit", type=whole(1, 60000), default=None, help="training images (default 12800; quick 64)")
+    p.add_argument("--batch-size", type=whole(1, 4096), default=None, help="default 128; quick 32")
+    p.add_argument("--eval-samples", type=whole(1, 100000), default=None, help="samples scored per epoch (default 2000; quick 50)")
     p.add_argument("--skip", nargs="+", default=[], choices=["suite", "train", "bench"], help="parts to leave out")
-    p.add_argument("--suite-timeout", type=int, default=300)
-    p.add_argument("--train-timeout", type=int, default=90, help="seconds per training run (four runs)")
-    p.add_argument("--bench-timeout", type=int, default=150)
+    p.add_argument("--suite-timeout", type=whole(1, 3600), default=300)
+    p.add_argument("--train-timeout", type=whole(1, 3600), default=90, help="seconds per training run (four runs)")
+    p.add_argument("--bench-timeout", type=whole(1, 3600), default=150)
     args = p.parse_args(argv)
+    check_output_file(args.out, "--out")            # before minutes of work, not after
     q = args.quick
     args.epochs = args.epochs or (1 if q else 3)
     args.limit = args.limit or (64 if q else 12800)
@@ -201,11 +205,11 @@ def main(argv=None):
         shutil.rmtree(workdir, ignore_errors=True)
     report += ["", "## Verdict", "",
                ", ".join(f"{k} {'passed' if v else 'FAILED'}" for k, v in verdicts.items()) or "nothing ran"]
-    with open(args.out, "w") as f:
+    with atomic_open(args.out, "w") as f:
         f.write("\n".join(report) + "\n")
     print(f"report: {args.out}")
     return 0 if all(verdicts.values()) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli_main(main))

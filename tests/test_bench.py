@@ -4,6 +4,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import bench  # noqa: E402
+from nanogan.run.cli import main as cli_main  # noqa: E402
 
 
 def test_comparison_table(capsys):
@@ -79,7 +80,13 @@ def test_passes_trace_the_step_and_leave_its_numbers_alone(capsys):
         assert np.array_equal(a, b), "tracing changed a weight"
 
 
-def test_passes_refuse_a_gpu():
-    import pytest
-    with pytest.raises(SystemExit):
-        bench.main(["--passes", "--device", "cuda"])
+def test_bad_options_are_one_line(capsys):
+    """Every bad value is an `error:` line and exit status 2, before anything is allocated:
+    a batch whose step would need more memory than train.py allows, a ceiling's n of 200,000
+    (149 GB), --passes on a GPU."""
+    for argv in (["--batches", "0"], ["--repeats", "0"], ["--warmup", "-1"], ["--threads", "0"],
+                 ["--matmul-size", "200000"], ["--batches", "100000000"], ["--batches", "x"],
+                 ["--passes", "--device", "cuda"]):
+        assert cli_main(bench.main, argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, (argv, err)

@@ -23,3 +23,15 @@ def test_gpu_check_writes_its_report_on_the_standin(tmp_path):
     for arch in ("fc", "dcgan"):          # one epoch of each on both devices, scored
         rows = [l for l in report.splitlines() if l.startswith("| 1 |")]
         assert len(rows) == 2 and all("– /" not in r for r in rows), report
+
+
+def test_a_report_that_cannot_be_written_is_refused_before_any_work(tmp_path):
+    """A missing folder, a directory or a bad number is one `error:` line at once, not a
+    traceback after ten minutes of tests and training."""
+    for args in (["--out", str(tmp_path / "missing" / "report.md")], ["--out", str(tmp_path)],
+                 ["--epochs", "0"], ["--suite-timeout", "-1"]):
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "gpu_check.py"), "--quick",
+                            "--backend", "standin", *args], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2 and p.stderr.startswith("error: ") and p.stderr.count("\n") == 1, \
+            (args, p.stdout, p.stderr)
+        assert p.stdout == "", (args, p.stdout)           # nothing ran

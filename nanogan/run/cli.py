@@ -21,7 +21,9 @@ MOVED = {"--sample-from": "sample.py CKPT --out FILE", "--walk": "sample.py CKPT
          "--evaluate": "evaluate.py CKPT"}
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
+    """argparse with abbreviations refused and its errors as one `error:` line (NanoganError)."""
+
     def __init__(self, **kwargs):
         super().__init__(allow_abbrev=False, **kwargs)
 
@@ -30,6 +32,22 @@ class _Parser(argparse.ArgumentParser):
             if old in message:
                 raise NanoganError(f"{old} is a command of its own now: python {new}; see its --help.")
         raise NanoganError(f"{message}; see --help.")
+
+
+def whole(low, high=None):
+    """An argparse type for a whole number from `low` (to `high`, if given): bench.py's and
+    tests/gpu_check.py's sizes. (train.py's values are checked by config.RULES.)"""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if high is None and value < low:
+            raise argparse.ArgumentTypeError(f"must be {low} or more, got {value}")
+        if high is not None and not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        return value
+    return parse
 
 
 def main(command, argv=None):
@@ -77,7 +95,7 @@ def _per_arch(name):
 
 
 def train_parser():
-    p = _Parser(description="Train a GAN on MNIST with nanogan's hand-written layers. With no option but "
+    p = Parser(description="Train a GAN on MNIST with nanogan's hand-written layers. With no option but "
                 "--arch, a run trains that architecture's recipe (nanogan/gan/recipe.py).")
     add = p.add_argument
     add("--arch", choices=sorted(ARCH_DEFAULTS), help="fc: fully connected GAN; dcgan: convolutional GAN; "
@@ -190,7 +208,7 @@ def _generator_options(p, what):
 
 
 def sample_parser():
-    p = _Parser(description="Draw digits from a trained generator: a grid (.png), the digits themselves "
+    p = Parser(description="Draw digits from a trained generator: a grid (.png), the digits themselves "
                 "(.npy, uint8 (N, 28, 28)), or latent walks (--walk).")
     p.add_argument("checkpoint", metavar="CKPT", nargs="?", help="a run's checkpoint.npz (or checkpoints/"
                    "epoch_NNN.npz), or a generator file; default: the DCGAN shipped with nanogan (with --digit: "
@@ -235,7 +253,7 @@ def parse_sample(argv):
 
 
 def evaluate_parser():
-    p = _Parser(description="Score a trained generator, or digits saved by sample.py, with the dataset's "
+    p = Parser(description="Score a trained generator, or digits saved by sample.py, with the dataset's "
                 "classifier: Fréchet distance, precision and recall, classifier score, class coverage, and "
                 "whether the samples copy training images. The last line printed is the scores' JSON.")
     p.add_argument("target", metavar="CKPT|FILE.npy", help="a checkpoint or generator file (such as "

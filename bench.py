@@ -93,7 +93,7 @@ import numpy as np  # noqa: E402
 import nanogan as ng  # noqa: E402
 from nanogan.backend import make_rng, synchronize, to_device  # noqa: E402
 from nanogan.gan import GAN, recipe, textbook  # noqa: E402
-from nanogan.run.cli import Parser, main as cli_main, whole  # noqa: E402
+from nanogan.command import Parser, main as cli_main, whole  # noqa: E402
 from nanogan.run.config import check_memory  # noqa: E402
 
 Z_DIM, EPOCH = 100, 60000

@@ -32,7 +32,7 @@ GUARD = "NANOGAN_GPU_CHECK"          # set in every child: the suite's own test 
 
 sys.path.insert(0, ROOT)
 from nanogan.files import atomic_open, check_output_file  # noqa: E402
-from nanogan.run.cli import Parser, main as cli_main, whole  # noqa: E402
+from nanogan.command import Parser, main as cli_main, whole  # noqa: E402
 
 
 def environment(backend):

@@ -4,7 +4,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import bench  # noqa: E402
-from nanogan.run.cli import main as cli_main  # noqa: E402
+from nanogan.command import main as cli_main  # noqa: E402
 
 
 def test_comparison_table(capsys):

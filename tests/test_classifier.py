@@ -111,3 +111,30 @@ def test_shipped_fashion_classifier_accuracy():
     images, labels = load_dataset("fashion-mnist", "test", mirrors=())
     acc = accuracy(load_classifier(dataset="fashion-mnist"), images, labels)
     assert acc >= 0.90, f"test accuracy {acc:.4f} < 0.90"
+
+
+def test_a_bad_classifier_file_or_option_is_one_line(tmp_path, capsys):
+    """The tool's command line and its weights file: text, a device, a folder, an archive
+    without the marker, one with the marker but other arrays, NaN weights, a size out of
+    range, an --out that cannot be written (refused before training): each one `error:`
+    line and exit status 2. Nothing is unpickled (a pickle is refused as not an archive)."""
+    import pickle
+    from nanogan.command import main as run_command
+    from nanogan.eval import classifier
+    text = tmp_path / "notes.txt"
+    text.write_text("not weights")
+    pickled = tmp_path / "weights.pkl"
+    pickled.write_bytes(pickle.dumps({"format": "nanogan-classifier-1"}))
+    no_marker, other, nan = tmp_path / "a.npz", tmp_path / "b.npz", tmp_path / "c.npz"
+    np.savez(no_marker, x=np.ones(3, dtype=np.float32))
+    np.savez(other, format=np.array(classifier.FORMAT), **{"model/0.W": np.ones(3, dtype=np.float32)})
+    good = dict(np.load(classifier.WEIGHTS["mnist"]))
+    good["model/0.W"] = np.full_like(good["model/0.W"], np.nan)
+    np.savez(nan, **good)
+    for argv in (["--out", str(text)], ["--out", str(pickled)], ["--out", "/dev/zero"], ["--out", str(tmp_path)],
+                 ["--out", str(no_marker)], ["--out", str(other)], ["--out", str(nan)],
+                 ["--train", "--epochs", "0"], ["--train", "--shift", "99"],
+                 ["--train", "--out", str(tmp_path / "missing" / "w.npz")]):
+        assert run_command(classifier.main, argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, (argv, err)

@@ -182,3 +182,12 @@ def test_too_few_samples_is_one_line():
     from nanogan.eval.metrics import evaluate
     with pytest.raises(NanoganError, match="needs at least 4 samples .* got 3"):
         evaluate(np.zeros((3, 28, 28), np.uint8), make_classifier(make_rng(0)).eval())
+
+
+def test_the_floor_tool_refuses_a_bad_count_in_one_line(capsys):
+    from nanogan.command import main as run_command
+    from nanogan.eval import metrics
+    for n in ("0", "-5", "100000000", "many"):
+        assert run_command(metrics.main, ["--num-samples", n]) == 2, n
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, (n, err)

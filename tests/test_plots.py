@@ -5,7 +5,13 @@ import json
 import pytest
 from PIL import Image
 
-from nanogan.eval.plots import main
+from nanogan.command import main as run_command
+from nanogan.eval import plots
+
+
+def main(argv):
+    """The tool as `python -m nanogan.eval.plots` runs it: its exit status, errors one line."""
+    return run_command(plots.main, argv)
 
 
 def write(path, counts):
@@ -31,16 +37,14 @@ def test_coverage_chart(tmp_path):
 def test_bad_json_is_one_error_line(tmp_path, capsys, content, says):
     bad = tmp_path / "bad.json"
     bad.write_text(content)
-    with pytest.raises(SystemExit) as e:
-        main([str(tmp_path / "out.png"), f"run={bad}"])
+    code = main([str(tmp_path / "out.png"), f"run={bad}"])
     err = capsys.readouterr().err
-    assert e.value.code == 2 and says in err, f"exit {e.value.code}, stderr {err!r}"
+    assert code == 2 and says in err and err.count("\n") == 1, f"exit {code}, stderr {err!r}"
     assert "Traceback" not in err and not (tmp_path / "out.png").exists()
 
 
 def test_spec_without_label(tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        main([str(tmp_path / "out.png"), str(write(tmp_path / "a.json", [1] * 10))])
+    assert main([str(tmp_path / "out.png"), str(write(tmp_path / "a.json", [1] * 10))]) == 2
     assert "is not LABEL=FILE" in capsys.readouterr().err
 
 
@@ -66,12 +70,10 @@ def test_race_chart_from_metrics_csv(tmp_path, capsys):
     assert main([str(out), f"slow={tmp_path / 'b.csv'}"]) == 0          # default: every whole minute
     header = capsys.readouterr().out.splitlines()[0]
     assert header == "| minutes of training | " + " | ".join(str(m) for m in range(1, 13)) + " |", header
-    with pytest.raises(SystemExit):
-        main([str(out), f"fast={tmp_path / 'a.csv'}", "--minutes", "1,-2"])
+    assert main([str(out), f"fast={tmp_path / 'a.csv'}", "--minutes", "1,-2"]) == 2
     assert "is not a comma-separated list of positive minutes" in capsys.readouterr().err
     (tmp_path / "bad.csv").write_text("epoch,frechet\n1,3\n")
-    with pytest.raises(SystemExit):
-        main([str(tmp_path / "x.png"), f"bad={tmp_path / 'bad.csv'}"])
+    assert main([str(tmp_path / "x.png"), f"bad={tmp_path / 'bad.csv'}"]) == 2
     assert "cannot read a run's metrics" in capsys.readouterr().err
 
 

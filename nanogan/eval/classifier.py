@@ -34,8 +34,8 @@ nanogan/eval/classifier-fashion-mnist.npz, where --out defaults to for this data
     python -m nanogan.eval.classifier --train --dataset fashion-mnist --epochs 6 --shift 1 --seed 0
     python -m nanogan.eval.classifier --dataset fashion-mnist
 """
-import argparse
 import os
+import sys
 import time
 
 import numpy as np
@@ -49,7 +49,8 @@ from ..nn.conv import Conv2d
 from ..data.datasets import load_dataset
 from ..nn.dense import Dense
 from ..errors import NanoganError
-from ..files import atomic_open
+from ..command import Parser, main as run_command, whole
+from ..files import atomic_open, check_output_file, read_npz, shown
 from ..nn.module import Sequential
 from ..nn.reshape import Flatten
 from ..nn.softmax import SoftmaxCrossEntropy, log_softmax
@@ -112,7 +113,7 @@ def save_classifier(path, model, meta):
     arrays.update({f"meta/{k}": np.array(v) for k, v in meta.items()})
     arrays.update({f"model/{k}": to_host(v) for k, v in model.state_dict().items()})
     with atomic_open(path) as f:
-        np.savez_compressed(f, **arrays)
+        np.savez(f, **arrays)   # members stored, not compressed: what nanogan.files.read_npz reads
 
 
 def load_classifier(path=None, xp=np, dataset="mnist"):
@@ -128,17 +129,23 @@ def load_classifier(path=None, xp=np, dataset="mnist"):
         if dataset not in WEIGHTS:
             raise NanoganError(f"no classifier for dataset {dataset!r}; nanogan ships one for: {', '.join(WEIGHTS)}.")
         path, whose = WEIGHTS[dataset], f"nanogan's {dataset} classifier"
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise NanoganError(f"{whose} is missing: {path} does not exist; train it with "
-                           f"`python -m nanogan.eval.classifier --train --dataset {dataset} --out {path}`.") from None
-    if arrays.get("format", np.array("")).item() != FORMAT:
-        raise NanoganError(f"{path} is not a nanogan classifier (no '{FORMAT}' marker).")
+    if not os.path.exists(path):
+        raise NanoganError(f"{whose} is missing: {shown(path)} does not exist; train it with "
+                           f"`python -m nanogan.eval.classifier --train --dataset {dataset} --out {shown(path)}`.")
+    arrays = read_npz(path, "classifier file")                     # checked reads; nothing is unpickled
+    marker = arrays.get("format")
+    if marker is None or marker.shape != () or marker.dtype.kind != "U" or marker.item() != FORMAT:
+        raise NanoganError(f"{shown(path)} is not a nanogan classifier (no '{FORMAT}' marker).")
+    weights = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+    if not all(v.dtype.kind == "f" and np.isfinite(v).all() for v in weights.values()):
+        raise NanoganError(f"{shown(path)}: the classifier's weights must be finite floating-point numbers.")
     model = make_classifier(make_rng(0))  # weights are overwritten; the seed does not matter
-    model.load_state_dict({k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
-    model.dataset = str(arrays.get("meta/dataset", np.array("mnist")).item())
+    try:
+        model.load_state_dict(weights)
+    except ValueError as e:
+        raise NanoganError(f"{shown(path)} does not hold this classifier's weights: {shown(str(e))}.") from None
+    name = arrays.get("meta/dataset", np.array("mnist"))
+    model.dataset = str(name.item()) if name.shape == () else "?"
     return model.to(xp).eval()
 
 
@@ -192,21 +199,23 @@ def train(epochs=4, seed=0, batch_size=128, lr=1e-3, decay=0.5, shift=0, xp=np, 
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m nanogan.eval.classifier", description=__doc__.split("\n")[0])
+    p = Parser(prog="python -m nanogan.eval.classifier", description=__doc__.split("\n")[0])
     p.add_argument("--train", action="store_true", help="train a classifier and save it to --out")
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--shift", type=int, default=0, help="augment: translate images by up to this many pixels")
+    p.add_argument("--epochs", type=whole(1, 1000), default=4)
+    p.add_argument("--seed", type=whole(0, 2**63 - 1), default=0)
+    p.add_argument("--batch-size", type=whole(1, 60_000), default=128)
+    p.add_argument("--shift", type=whole(0, 13), default=0, help="augment: translate images by up to this many pixels")
     p.add_argument("--dataset", choices=sorted(WEIGHTS), default="mnist", help="the data to train or test on")
     p.add_argument("--out", default=None, help="weights file (.npz); default: the shipped one for --dataset")
     args = p.parse_args(argv)
     args.out = args.out or WEIGHTS[args.dataset]
-    if not args.train:  # evaluate existing weights
+    if args.train:
+        check_output_file(args.out, "--out")        # before the training, not after
+    else:  # evaluate existing weights
         model = load_classifier(args.out, dataset=args.dataset)
         test_x, test_y = load_dataset(args.dataset, "test")
         print(f"{args.out}: {args.dataset} test accuracy {accuracy(model, test_x, test_y):.4f}")
-        return
+        return 0
     start = time.perf_counter()
     model, history = train(args.epochs, args.seed, args.batch_size, shift=args.shift, dataset=args.dataset)
     seconds = time.perf_counter() - start
@@ -215,7 +224,8 @@ def main(argv=None):
                                       "test_accuracy": history[-1], "train_seconds": seconds})
     print(f"saved {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB); test accuracy {history[-1]:.4f}, "
           f"training took {seconds:.0f} s")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command(main))

@@ -36,11 +36,12 @@ Everything is computed on the host in float64: the sets are small (10,000 x 128)
 and the matrix square root wants the precision; the distances are computed in blocks
 of bounded size (nanogan.eval.neighbours).
 """
-import argparse
+import sys
 
 import numpy as np
 
 from ..backend import to_host
+from ..command import Parser, main as run_command, whole
 from .classifier import features, load_classifier
 from ..data.datasets import DATASETS, load_dataset
 from ..errors import NanoganError
@@ -295,11 +296,10 @@ def real_floor(classifier=None, n=10_000, seed=0, dataset="mnist"):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m nanogan.eval.metrics",
-                                description="Print the real-data floor of the metrics.")
+    p = Parser(prog="python -m nanogan.eval.metrics", description="Print the real-data floor of the metrics.")
     p.add_argument("--classifier", default=None, help="weights (.npz); default: the shipped ones for --dataset")
     p.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
-    p.add_argument("--num-samples", type=int, default=10_000,
+    p.add_argument("--num-samples", type=whole(4, 60_000), default=10_000,
                    help="training images to score against the test images (default 10,000)")
     args = p.parse_args(argv)
     floor = real_floor(load_classifier(args.classifier, dataset=args.dataset), args.num_samples, dataset=args.dataset)
@@ -313,4 +313,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command(main))

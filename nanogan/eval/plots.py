@@ -21,6 +21,7 @@ import matplotlib
 matplotlib.use("Agg")  # draw to files only; works on a machine with no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..command import Parser, main as run_command  # noqa: E402
 from ..errors import NanoganError  # noqa: E402
 from ..files import atomic_open, parse_json, read_regular, shown  # noqa: E402
 from .metrics import MIN_SHARE  # noqa: E402
@@ -150,7 +151,7 @@ def _race(p, args, specs):
                 raise ValueError("it has no epochs")
             race_points(rows)                           # every row's seconds and scores are numbers
         except (NanoganError, OSError, ValueError, KeyError, csv.Error) as e:
-            p.error(f"cannot read a run's metrics from {shown(path)}: {e.__class__.__name__}: {shown(str(e))}")
+            raise NanoganError(f"cannot read a run's metrics from {shown(path)}: {_why(e)}") from None
         runs.append((label, rows))
     plot_race(args.out, runs, args.title)
     longest = max(sum(float(r["seconds"]) for r in rows) for _, rows in runs) / 60
@@ -169,10 +170,15 @@ def _minutes(text):
     return minutes
 
 
+def _why(error):
+    """What went wrong reading a file, for one error line: a NanoganError says it already."""
+    return shown(str(error)) if isinstance(error, NanoganError) else f"{type(error).__name__}: {shown(str(error))}"
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m nanogan.eval.plots",
-                                description="Bar chart of the predicted-digit shares of evaluated runs "
-                                "(FILE.json), or their Fréchet distance against training time (FILE.csv).")
+    p = Parser(prog="python -m nanogan.eval.plots",
+               description="Bar chart of the predicted-digit shares of evaluated runs "
+               "(FILE.json), or their Fréchet distance against training time (FILE.csv).")
     p.add_argument("out", help="PNG to write")
     p.add_argument("runs", nargs="+", metavar="LABEL=FILE",
                    help="a label and the JSON written by evaluate.py ... --json, "
@@ -194,14 +200,14 @@ def main(argv=None):
         try:
             counts = parse_json(read_regular(path, "scores file", MAX_BYTES).decode())["counts"]
         except (NanoganError, OSError, ValueError, KeyError, TypeError) as e:
-            p.error(f"cannot read predicted-class counts from {shown(path)}: {e.__class__.__name__}: {shown(str(e))}")
+            raise NanoganError(f"cannot read predicted-class counts from {shown(path)}: {_why(e)}") from None
         if not (isinstance(counts, list) and len(counts) == 10 and sum(counts) > 0
                 and all(isinstance(c, int) and c >= 0 for c in counts)):
-            p.error(f"{shown(path)}: 'counts' must be 10 non-negative integers, not all zero")
+            raise NanoganError(f"{shown(path)}: 'counts' must be 10 non-negative integers, not all zero.")
         runs.append((label, counts))
     plot_coverage(args.out, runs, args.title)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main))

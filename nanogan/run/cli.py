@@ -1,18 +1,18 @@
-"""The three commands' command lines (train.py, sample.py, evaluate.py), every check that
-needs no data, made before anything is loaded, computed or written, and the one way a
-command ends: an `error: ...` line and exit status 2 for anything the user can fix, 130
-for Ctrl-C, never a traceback.
+"""The three commands' command lines (train.py, sample.py, evaluate.py) and every check that
+needs no data, made before anything is loaded, computed or written. How a command ends (an
+`error: ...` line and exit status 2 for anything the user can fix, 130 for Ctrl-C, never a
+traceback) is nanogan.command's `main`, re-exported here for the three scripts.
 
 argparse's own errors (an unknown option, a value that is not a number) become one such
 line too; abbreviations of options are refused (`--epoch` is not `--epochs`).
 """
 import argparse
 import os
-import sys
 
 from ..data.datasets import DATASETS
+from ..command import Parser as CommandParser, main  # noqa: F401 (main: the three scripts')
 from ..errors import NanoganError
-from ..files import check_output_file, check_writable_dir, shown
+from ..files import check_output_file, check_writable_dir
 from .config import (ARCH_DEFAULTS, ARCH_EPOCHS, D_NORMS, HYPER, LOSSES, MBD_DISTANCES, RUN_OPTIONS,
                      check_combination, check_value, flag)
 
@@ -21,65 +21,14 @@ MOVED = {"--sample-from": "sample.py CKPT --out FILE", "--walk": "sample.py CKPT
          "--evaluate": "evaluate.py CKPT"}
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse with abbreviations refused and its errors as one `error:` line (NanoganError)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(allow_abbrev=False, **kwargs)
+class Parser(CommandParser):
+    """The commands' parser, which also tells a user of an option that moved where it went."""
 
     def error(self, message):
         for old, new in MOVED.items():
             if old in message:
                 raise NanoganError(f"{old} is a command of its own now: python {new}; see its --help.")
-        raise NanoganError(f"{message}; see --help.")
-
-
-def whole(low, high=None):
-    """An argparse type for a whole number from `low` (to `high`, if given): bench.py's and
-    tests/gpu_check.py's sizes. (train.py's values are checked by config.RULES.)"""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if high is None and value < low:
-            raise argparse.ArgumentTypeError(f"must be {low} or more, got {value}")
-        if high is not None and not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
-        return value
-    return parse
-
-
-def main(command, argv=None):
-    """Run command(argv) as a program: its exit status, with every NanoganError one line."""
-    try:
-        return command(argv)
-    except NanoganError as e:
-        return _error(str(e))
-    except KeyboardInterrupt:
-        _say("\ninterrupted")
-        return 130
-    except BrokenPipeError:
-        # the reader of our output went away (`| head`): nothing more to say to it, and
-        # nothing left in stdout's buffer for Python to fail on at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 2
-    except OSError as e:        # what no check foresaw: still one line
-        if e.filename is None:  # stdout itself (> /dev/full)
-            return _error(f"cannot write the output ({e.strerror or type(e).__name__}).")
-        return _error(f"cannot use {shown(e.filename)} ({e.strerror or type(e).__name__}).")
-
-
-def _error(message):
-    _say(f"error: {message}")
-    return 2
-
-
-def _say(text):
-    try:
-        print(text, file=sys.stderr, flush=True)
-    except OSError:
-        pass
+        super().error(message)
 
 
 # -- train.py ------------------------------------------------------------------------------

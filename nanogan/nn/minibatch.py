@@ -122,7 +122,7 @@ def euclidean_features_backward(G, f, T, cache):
         sum_j V(k, j) = g_k (W 1)_k + (W g)_k.
     (Plain form: V = (g[:, None] + g[None, :]) * c / r, then V @ M - V.sum(axis=1)[:, None] * M:
     three (N, N) passes instead of one, the first an outer sum whose 128-long rows NumPy
-    ran at 3.7x the time to stream its bytes.)
+    ran at about 3x the time a copy of its bytes takes from main memory: `bench.py --passes`.)
     """
     xp = array_module(f)
     M, r, c = cache                                            # (B, N, C), (B, N, N), (B, N, N)

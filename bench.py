@@ -53,11 +53,15 @@ Measured in the same run, for reference:
 Timing excludes warm-up steps, and on a GPU brackets each step with CUDA events
 and synchronises before reading them. The output is a markdown table.
 
-`--passes` (CPU) times every array operation of a step but the products, through an array
-subclass that notes each ufunc call (`Traced`), and sets each beside the time a plain copy
-takes to move the same bytes (what it reads plus what it writes), once from the caches and
-once from main memory: a memory-bound pass near 1x is at memory speed, one at 5x has a
-cause to find (mixed memory orders, a short inner loop, a slow NumPy kernel).
+`--passes` (CPU) times every ufunc call of a step (element-wise operations, operators,
+reductions; the products are timed but left out of the table) through an array subclass
+that notes each one (`Traced`), and sets each beside the time a plain copy takes to move
+the same bytes (what it reads plus what it writes), once from the caches and once from
+main memory: a memory-bound pass near 1x is at memory speed, one at 5x has a cause to find
+(mixed memory orders, a short inner loop, a slow NumPy kernel). Operations that are not
+ufuncs (concatenate, copyto, ascontiguousarray, astype, fills, indexed writes: im2col's
+copy among them) are not seen. The cold copy follows a 64 MB write, which evicts a cache of
+up to 64 MB.
 
 `--count` times nothing: it runs one step on the tests' CuPy stand-in (tests/standin,
 NumPy underneath) and counts what the step would ask of a GPU: operations (each one a
@@ -581,7 +585,7 @@ def passes_step(arch, batch, repeats, warmup, nets="textbook"):
     groups = {}
     for where, what, read, written, seconds in log:
         groups.setdefault((where, what, read + written), []).append(seconds)
-    return [(where, what, len(times) // repeats, moved / 1e6, 1e3 * float(np.median(times)))
+    return [(where, what, len(times) / repeats, moved / 1e6, 1e3 * float(np.median(times)))
             for (where, what, moved), times in groups.items()]
 
 
@@ -598,11 +602,12 @@ def print_passes(arch, batch, repeats, warmup, nets="textbook", min_mb=1.0):
     print("| source line | operation (operand shapes) | calls/step | MB moved | ms/call | x a warm copy | x a cold copy |")
     print("|---|---|---|---|---|---|---|")
     for (where, what, n, mb, ms), warm, cold in sorted(big, key=lambda b: -b[1]):
-        print(f"| {where} | {what} | {n} | {mb:.1f} | {ms:.3f} | {warm:.1f} | {cold:.1f} |")
-    print(f"\n{len(big)} passes of {min_mb:g} MB or more: {sum(r[2] * r[4] for r, _, _ in big):.1f} ms/step; the "
-          f"slowest {max((b[1] for b in big), default=math.nan):.1f}x a warm copy of its bytes and "
-          f"{max((b[2] for b in big), default=math.nan):.1f}x a cold one; {len(small)} smaller ones: "
-          f"{sum(r[2] * r[4] for r in small):.1f} ms/step ({sum(r[2] for r in small)} calls)")
+        print(f"| {where} | {what} | {n:g} | {mb:.1f} | {ms:.3f} | {warm:.1f} | {cold:.1f} |")
+    slowest = (f"the slowest {max(b[1] for b in big):.1f}x a warm copy of its bytes and "
+               f"{max(b[2] for b in big):.1f}x a cold one") if big else "none to compare"
+    print(f"\n{len(big)} passes of {min_mb:g} MB or more: {sum(r[2] * r[4] for r, _, _ in big):.1f} ms/step; "
+          f"{slowest}; {len(small)} smaller ones: {sum(r[2] * r[4] for r in small):.1f} ms/step "
+          f"({sum(r[2] for r in small):g} calls)")
 
 
 # --------------------------------------------------------------------------------------
@@ -702,11 +707,12 @@ def main(argv=None):
                    "PyTorch's kernels (default: every core)")
     p.add_argument("--no-torch", action="store_true", help="time nanogan only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
-    p.add_argument("--profile", action="store_true", help="instead of the comparison, print where "
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--profile", action="store_true", help="instead of the comparison, print where "
                    "nanogan's step spends its time, layer by layer")
-    p.add_argument("--passes", action="store_true", help="instead of the comparison, time every "
+    mode.add_argument("--passes", action="store_true", help="instead of the comparison, time every "
                    "element-wise pass of the step against a copy of the bytes it moves (CPU)")
-    p.add_argument("--count", action="store_true", help="instead of timing, count what one step asks of "
+    mode.add_argument("--count", action="store_true", help="instead of timing, count what one step asks of "
                    "a GPU, on the tests' CuPy stand-in (no GPU needed): operations, host syncs, "
                    "host-to-device copies and bytes, and the source lines behind them")
     p.add_argument("--_memory-child", nargs=4, metavar=("SIDE", "ARCH", "BATCH", "NETS"), help=argparse.SUPPRESS)

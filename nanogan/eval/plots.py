@@ -142,7 +142,7 @@ def race_table(runs, minutes):
     return "\n".join(lines)
 
 
-def _race(p, args, specs):
+def _race(args, specs):
     runs = []
     for label, path in specs:
         try:
@@ -194,7 +194,7 @@ def main(argv=None):
             p.error(f"{spec!r} is not LABEL=FILE")
         specs.append((label, path))
     if all(path.lower().endswith(".csv") for _, path in specs):
-        return _race(p, args, specs)
+        return _race(args, specs)
     runs = []
     for label, path in specs:
         try:

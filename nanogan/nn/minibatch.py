@@ -149,8 +149,8 @@ class MinibatchDiscrimination(Module):
     B = num_kernels statistics of C = kernel_dim numbers each; B = 50, C = 5 is a
     small choice (A * 250 weights).
 
-    Backward: dL/df = G[:, :A] (the copied features) + the term through o,
-    and dL/dT from `minibatch_features_backward`.
+    Backward: dL/df = G[:, :A] (the copied features) + the term through o, and dL/dT,
+    both from dL/dM (`minibatch_features_backward` or `euclidean_features_backward`).
 
     Every output depends on the whole batch, so the discriminator must be shown
     real and fake samples in separate batches (as nanogan's training loop does),
@@ -183,7 +183,7 @@ class MinibatchDiscrimination(Module):
             dL/df = dL/dM T^T      (N, B*C)(B*C, A)
         dL/df is made in the memory order of x's share of dy (batch innermost after D's
         Flatten of a convolution, as (T dL/dM^T)^T), so that the sum of the two reads one
-        order: a sum of two orders ran ~5x slower."""
+        order: a sum of two orders ran ~3.5x slower."""
         T = self.params["T"]
         dM = self.features_backward(dy[:, self.A:], self.f, T.data, self.cache)   # (N, B*C)
         T2 = T.data.reshape(self.A, -1)                                            # (A, B*C)

@@ -10,7 +10,8 @@ import argparse
 import os
 
 from ..data.datasets import DATASETS
-from ..command import Parser as CommandParser, main  # noqa: F401 (main: the three scripts')
+from .. import command
+from ..command import Parser as CommandParser
 from ..errors import NanoganError
 from ..files import check_output_file, check_writable_dir
 from .config import (ARCH_DEFAULTS, ARCH_EPOCHS, D_NORMS, HYPER, LOSSES, MBD_DISTANCES, RUN_OPTIONS,
@@ -19,6 +20,9 @@ from .config import (ARCH_DEFAULTS, ARCH_EPOCHS, D_NORMS, HYPER, LOSSES, MBD_DIS
 # Options that moved to a command of their own: a user typing the old form is told where.
 MOVED = {"--sample-from": "sample.py CKPT --out FILE", "--walk": "sample.py CKPT --walk --out FILE.png",
          "--evaluate": "evaluate.py CKPT"}
+
+
+main = command.main   # how train.py, sample.py and evaluate.py end (nanogan.command)
 
 
 class Parser(CommandParser):

@@ -71,9 +71,7 @@ def test_passes_trace_the_step_and_leave_its_numbers_alone(capsys):
         gan = GAN(bench.config_for("dcgan"), rng, np)
         x = bench.input_batch(4)
         if traced:
-            for p in gan.G.parameters() + gan.D.parameters():
-                p.data, p.grad = p.data.view(bench.Traced), p.grad.view(bench.Traced)
-            x = x.view(bench.Traced)
+            x = bench.trace(gan, x)
         gan.step(x, rng)
         weights.append([np.asarray(p.data).copy() for p in gan.G.parameters() + gan.D.parameters()])
     for a, b in zip(*weights):

@@ -13,7 +13,6 @@ No D and no Adam state: a tenth of a checkpoint's size. It is read with the same
 a checkpoint (no pickle, every array's name, shape, dtype and range), and a shipped file
 must also match its SHA-256 in nanogan/pretrained/SHA256SUMS.
 """
-import argparse
 import hashlib
 import json
 import os
@@ -21,7 +20,9 @@ import sys
 
 import numpy as np
 
+from .. import command
 from ..backend import get_xp, make_rng, to_host
+from ..command import Parser
 from ..errors import NanoganError
 from ..files import atomic_open, parse_json, read_npz, read_regular, shown
 from .checkpoint import check_arrays
@@ -107,18 +108,15 @@ def load_gan(path, device, ema=True):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Export a checkpoint's generator (G's averaged weights) to a file.")
+    p = Parser(prog="python -m nanogan.run.generator",
+               description="Export a checkpoint's generator (G's averaged weights) to a file.")
     p.add_argument("checkpoint")
     p.add_argument("out")
     args = p.parse_args(argv)
-    try:
-        save_generator(args.out, load_gan(args.checkpoint, "cpu"))
-    except NanoganError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    save_generator(args.out, load_gan(args.checkpoint, "cpu"))
     print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes)")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command.main(main))

@@ -10,10 +10,10 @@ Plain forms: x.sum(axis=(0, 2, 3)) and (a * b).sum(axis=(0, 2, 3)) ((0,) for (N,
 Why products: a sum is a dot product with a vector of ones, and BLAS reads its operands at
 memory speed, while NumPy's reductions over several axes of these layouts do not. Measured
 on the DCGAN's (128, 128, 7, 7) batch-last arrays (2-core AMD EPYC, one thread):
-x.sum(axis=(0, 2, 3)) 0.136 ms, the same sums as one matrix-vector product 0.023 ms, a copy
-of x 0.067 ms. `channel_dot` also needs
-no (N, C, H, W) temporary for a * b. The sums add in another order, so they differ from
-NumPy's in the last bits (float32: relative 1e-6 or so), as any two summation orders do.
+x.sum(axis=(0, 2, 3)) 0.136 ms, the same sums as one matrix-vector product 0.044 ms (it
+only reads), a copy of x 0.067 ms (docs/performance.md has the script). `channel_dot` also
+needs no (N, C, H, W) temporary for a * b. The sums add in another order, so they differ
+from NumPy's in the last bits (float32: relative 1e-6 or so), as any two summation orders do.
 
 Which product depends on the layout:
 - channels outermost in memory (nanogan.nn.conv's batch-last layout, or (N, C) in column

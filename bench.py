@@ -99,7 +99,7 @@ from nanogan.gan import GAN, recipe, textbook  # noqa: E402
 from nanogan.command import Parser, main as cli_main, whole  # noqa: E402
 from nanogan.run.config import check_memory  # noqa: E402
 
-Z_DIM, EPOCH = 100, 60000
+EPOCH = 60000
 NETS = {"textbook": textbook, "recipe": recipe}
 
 
@@ -145,8 +145,9 @@ def step_flops(config, batch):
     """FLOPs of one GAN.step: 3 F_G (G once, forward + backward) + 9 F_D (D on three batches).
     (Minibatch discrimination's own products, small beside the convolutions, are left out.)"""
     gan = GAN(config, make_rng(0), np)
-    fake = gan.G.forward(np.zeros((batch, Z_DIM), dtype=np.float32))
-    F_G = forward_flops(gan.G, np.zeros((batch, Z_DIM), dtype=np.float32))
+    g_in = np.zeros((batch, config.z_dim + config.codes), dtype=np.float32)   # the noise and its code
+    fake = gan.G.forward(g_in)
+    F_G = forward_flops(gan.G, g_in)
     F_D = forward_flops(gan.D, fake)
     return 3 * F_G + 9 * F_D
 
@@ -192,7 +193,7 @@ def torch_nets(torch, config):
     sn = torch.nn.utils.parametrizations.spectral_norm if getattr(c, "d_sn", False) else (lambda m: m)
     if c.arch == "fc":
         p = 0.3 if c.dropout is None else c.dropout
-        G = nn.Sequential(nn.Linear(c.z_dim, 256), nn.LeakyReLU(0.2), nn.Linear(256, 512), nn.LeakyReLU(0.2),
+        G = nn.Sequential(nn.Linear(c.z_dim + c.codes, 256), nn.LeakyReLU(0.2), nn.Linear(256, 512), nn.LeakyReLU(0.2),
                           nn.Linear(512, 1024), nn.LeakyReLU(0.2), nn.Linear(1024, 784), nn.Tanh(),
                           nn.Unflatten(1, (1, 28, 28)))
         D = nn.Sequential(nn.Flatten(),
@@ -204,7 +205,7 @@ def torch_nets(torch, config):
     elif c.arch == "dcgan":
         w = c.width
         v = c.d_width or w
-        G = nn.Sequential(nn.Linear(c.z_dim, 2 * w * 7 * 7), nn.BatchNorm1d(2 * w * 7 * 7), nn.ReLU(),
+        G = nn.Sequential(nn.Linear(c.z_dim + c.codes, 2 * w * 7 * 7), nn.BatchNorm1d(2 * w * 7 * 7), nn.ReLU(),
                           nn.Unflatten(1, (2 * w, 7, 7)),
                           nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU(),
                           nn.ConvTranspose2d(w, 1, 4, 2, 1), nn.Tanh())
@@ -225,6 +226,7 @@ class TorchGAN:
     def __init__(self, torch, config, device):
         c = config
         self.torch, self.device, self.real_label = torch, device, c.real_label
+        self.z_dim, self.codes = c.z_dim, c.codes
         self.G, self.D = (net.to(device) for net in torch_nets(torch, c))
         betas = (c.beta1, c.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), c.lr, betas=betas)
@@ -249,7 +251,11 @@ class TorchGAN:
             self.reals = torch.full((B, 1), self.real_label, device=self.device)
             self.targets_D = torch.cat([self.reals, self.zeros])
         ones, zeros, reals = self.ones, self.zeros, self.reals
-        fake = self.G(torch.randn(B, Z_DIM, device=self.device))
+        z = torch.randn(B, self.z_dim, device=self.device)
+        if self.codes:                           # as nanogan.gan.gan.with_code
+            onehot = torch.nn.functional.one_hot(z[:, :self.codes].argmax(1), self.codes).to(z.dtype)
+            z = torch.cat([z, onehot], 1)
+        fake = self.G(z)
         self.opt_D.zero_grad()
         if self.joined:                          # as nanogan.gan.GAN: one pass over [real; fake]
             logits = self.D(torch.cat([x_real, fake.detach()]))

@@ -260,7 +260,8 @@ def test_dcgan_width_and_d_norm(tmp_path):
     ck = load_checkpoint(out / "checkpoint.npz")
     assert ck["config"]["width"] == 12 and ck["config"]["d_norm"] == "none", ck["config"]
     shapes = {k: v.shape for k, v in ck["arrays"].items()}
-    assert shapes["G/0.W"] == (100, 24 * 49) and shapes["D/0.W"][0] == 8, shapes   # D: --d-width's 8
+    # G's input: the noise and its 10-way code (--codes); D: --d-width's 8
+    assert shapes["G/0.W"] == (100 + 10, 24 * 49) and shapes["D/0.W"][0] == 8, shapes
     assert not any(k.startswith("D/") and "running_mean" in k for k in shapes), sorted(shapes)
     ok("sample.py", out / "checkpoint.npz", "--num-samples", 3, "--out", tmp_path / "s.npy")
 

@@ -9,7 +9,7 @@ train.py runs the steps; this file is the step itself.
 import numpy as np
 
 from .. import nn
-from ..backend import to_device, to_host
+from ..backend import array_module, to_device, to_host
 from .models import build_networks
 from .recipe import Config
 
@@ -37,6 +37,7 @@ class GAN:
             (nn.Hinge(), nn.Hinge(generator=True))
         self.xp, self.z_dim, self.real_label = xp, c.z_dim, c.real_label
         self.conditional = c.arch == "cgan"
+        self.codes = c.codes                             # G's one-hot code, read off z (with_code)
         # D judges real and fake images in one pass of 2B unless one of its layers would mix them
         self.joined = not self.D.mixes_samples()
         # D's dropout layers and the width of what each sees: that of the last Dense before it
@@ -108,7 +109,8 @@ class GAN:
         return self.xp.concatenate([a, onehot.astype(a.dtype, copy=False)], axis=1)
 
     def generate(self, z, y=None, G=None):
-        return (self.G if G is None else G).forward(self._join(z, y) if self.conditional else z)  # (N, 1, 28, 28)
+        g_in = with_code(z, self.codes) if self.codes else z            # (N, z_dim [+ codes])
+        return (self.G if G is None else G).forward(self._join(g_in, y) if self.conditional else g_in)  # (N, 1, 28, 28)
 
     def discriminate(self, x, y=None):
         return self.D.forward(self._join(x.reshape(len(x), -1), y) if self.conditional else x)  # (N, 1)
@@ -223,6 +225,29 @@ class GAN:
         """The inverse of state_arrays (names and shapes checked by checkpoint.check_arrays)."""
         for prefix, part in self.parts():
             part.load_state_dict({k[len(prefix) + 1:]: a for k, a in arrays.items() if k.startswith(prefix + "/")})
+
+
+def with_code(z, codes):
+    """The noise with a one-hot code read off it: z (N, z_dim) -> [z, e_c] (N, z_dim + codes),
+    where c = argmax of z's first `codes` entries and e_c is the c-th unit vector, float32 as z.
+
+    Why. G is a continuous function of connected noise, so between a noise that G draws as a 1
+    and one it draws as a 7 lie noises that it draws as shapes between the two. Real digits
+    are separate clusters, and those in-between shapes are most of what a classifier calls
+    misshapen (Khayatkhoei et al. 2018; Tanielian et al. 2020, the "no GAN's land"). A one-hot
+    input lets G jump instead: G's first layer computes [z, e_c] W = z W_z + (row c of W_e),
+    so each code shifts everything after it by a learned vector of its own, and G may give
+    each code its own part of the digits. Nothing tells G what a code means (InfoGAN, Chen et
+    al. 2016, adds a loss that ties codes to what D can recover; it did worse here,
+    docs/recipes.md).
+
+    The code is a function of the noise, not a second draw, so one noise vector still names
+    one image (sampling, grids, walks and scoring need nothing new), and it is uniform: the
+    largest of `codes` independent N(0, 1) draws is equally likely to be any of them. No
+    gradient flows into it: the noise is G's input, not something trained."""
+    xp = array_module(z)
+    onehot = xp.eye(codes, dtype=z.dtype)[z[:, :codes].argmax(axis=1)]   # (N, codes): row n is e_{c_n}
+    return xp.concatenate([z, onehot], axis=1)
 
 
 def build_gan(config, rng, xp):

@@ -1,6 +1,8 @@
 """The two architectures (and the conditional one). G maps noise z (N, z_dim) to images
 (N, 1, 28, 28) in [-1, 1]; D maps images to one logit each (N, 1). Both are plain
-Sequentials of nanogan.nn layers, built from a Config (gan/recipe.py) by name.
+Sequentials of nanogan.nn layers, built from a Config (gan/recipe.py) by name. The builders'
+z_dim is the width of G's input: the noise and, where a run has one, its code (gan/gan.py:
+with_code).
 """
 from .. import nn
 
@@ -89,7 +91,7 @@ ARCHS = {"fc": build_fc, "dcgan": build_dcgan, "cgan": build_cgan}
 def build_networks(config, rng):
     """(G, D) of config.arch, weights drawn from rng (on the host)."""
     c = config
-    common = dict(z_dim=c.z_dim, minibatch=c.minibatch, mbd_distance=c.mbd_distance, d_sn=c.d_sn)
+    common = dict(z_dim=c.z_dim + c.codes, minibatch=c.minibatch, mbd_distance=c.mbd_distance, d_sn=c.d_sn)
     if c.arch == "dcgan":
         return build_dcgan(rng, **common, width=c.width, d_width=c.d_width, d_norm=c.d_norm or "batch")
     return ARCHS[c.arch](rng, **common, dropout=c.dropout)

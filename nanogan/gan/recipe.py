@@ -20,6 +20,7 @@ class Config:
     # -- the networks
     arch: str = "fc"                  # fc, dcgan or cgan (gan/models.py)
     z_dim: int = 100                  # noise dimensions
+    codes: int = 0                    # G also sees a one-hot code read off the noise (gan/gan.py: with_code)
     width: int | None = None          # dcgan: G's channels, G 2w -> w -> 1 (None: not a DCGAN)
     d_width: int | None = None        # dcgan: D's channels, D 1 -> v -> 2v (None: as wide as G)
     d_norm: str | None = None         # dcgan: "batch" or "none", the BatchNorm in D
@@ -64,6 +65,7 @@ RECIPES = {
     "dcgan": dict(
         arch="dcgan",
         epochs=20,       # the FC GAN's 30 epochs of wall-clock (about 11 minutes on 2 CPU cores)
+        codes=10,        # a 10-way code read off z: Fréchet distance 1.68 against 3.43, precision 0.76 against 0.62
         width=32,        # G 64 -> 32 -> 1 channels, half the paper's: chosen with the rates below
         d_width=8,       # D a quarter as wide as G: a closer game, a 1.8x faster step
         d_sn=True,       # D spectrally normalised (Miyato et al. 2018): a D that cannot be steep

@@ -30,7 +30,8 @@ ARCH_EPOCHS = {arch: recipe(arch).epochs for arch in RECIPES}
 # What a checkpoint saved before an option existed was trained with: that option's old
 # behaviour, which is not always today's default (no averaging then, for instance).
 LEGACY = {"dropout": None, "lr_d": None, "lr_decay": 1.0, "ema": 0.0, "width": None, "d_norm": None,
-          "mbd_distance": "l1", "d_width": None, "lr_hold": None, "d_sn": False, "loss": "bce"}
+          "mbd_distance": "l1", "d_width": None, "lr_hold": None, "d_sn": False, "loss": "bce",
+          "codes": 0}
 LEGACY_ARCH = {"dcgan": {"width": 64, "d_norm": "batch"}}
 D_NORMS = ("batch", "none")
 MBD_DISTANCES = ("l1", "l2")  # nanogan/nn/minibatch.py: FEATURES
@@ -59,6 +60,7 @@ RULES = {
     "beta1": (_number(lambda v: 0 <= v < 1), "a number in [0, 1)"),
     "beta2": (_number(lambda v: 0 <= v < 1), "a number in [0, 1)"),
     "z_dim": (_integer(1, 4096), "an integer from 1 to 4096"),
+    "codes": (_integer(0, 4096), "an integer from 0 to 4096 (0: no code)"),
     "seed": (_integer(0, 2**63 - 1), "an integer from 0 to 2**63 - 1"),
     "real_label": (_number(lambda v: 0 < v <= 1), "a number in (0, 1]"),
     "dataset": (lambda v: isinstance(v, str) and v in DATASETS, f"one of {', '.join(DATASETS)}"),
@@ -103,6 +105,14 @@ def check_combination(config, where=""):
         raise NanoganError(f"{where}--loss hinge has no label smoothing: its margin is the label; drop --real-label "
                            "or give --real-label 1.")
     arch = config.get("arch") or HYPER["arch"]  # None: not given on the command line
+    given = lambda name: config[name] if config.get(name) is not None else \
+        ARCH_DEFAULTS.get(arch, {}).get(name, HYPER[name])  # noqa: E731
+    codes, z_dim = given("codes"), given("z_dim")
+    if codes > z_dim:
+        raise NanoganError(f"{where}--codes {codes} is read off the first {codes} entries of the noise, which "
+                           f"has {z_dim} (--z-dim); give --codes {z_dim} or fewer, or 0.")
+    if codes == 1:
+        raise NanoganError(f"{where}--codes 1 is a code that never changes; give 0 (no code) or 2 or more.")
     for name in ("width", "d_width", "d_norm"):
         if config.get(name) is not None and arch != "dcgan":
             raise NanoganError(f"{where}{flag(name)} sets the DCGAN's layers; --arch {arch} has none to set.")
@@ -133,7 +143,7 @@ def check_memory(config, where=""):
 def parameter_counts(config):
     """(G's, D's) number of trained parameters, counted by hand from the layer sizes of
     nanogan/gan/models.py (a test compares them with the built networks)."""
-    z, mbd = config["z_dim"], config["minibatch"]
+    z, mbd = config["z_dim"] + config["codes"], config["minibatch"]       # G's input: the noise and its code
     if config["arch"] == "dcgan":
         w = config["width"] or 64
         wd = config["d_width"] or w
@@ -155,7 +165,7 @@ def memory_estimate(config):
     gradient, a temporary; im2col buffers among them), for G's images and D's real and fake
     ones; minibatch discrimination's pairwise tensors grow with the batch squared. The
     DCGAN of width and D width 1024 and z_dim 4096 comes out at 16 GB; 17 GB were measured."""
-    B, z, mbd = config["batch_size"], config["z_dim"], config["minibatch"]
+    B, z, mbd = config["batch_size"], config["z_dim"] + config["codes"], config["minibatch"]
     if config["arch"] == "dcgan":
         w = config["width"] or 64
         wd = config["d_width"] or w

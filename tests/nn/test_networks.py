@@ -224,7 +224,8 @@ def test_the_recipes_networks_along_a_random_direction(arch, device):
     from nanogan.gan import build_networks, recipe
     from nanogan.nn import SpectralNorm
     xp = get_xp(device)
-    G, D = (net.astype(F64).to(xp) for net in build_networks(recipe(arch), make_rng(0)))
+    config = recipe(arch)
+    G, D = (net.astype(F64).to(xp) for net in build_networks(config, make_rng(0)))
     n_in = 10 if arch == "cgan" else 0
     dropouts = [layer for layer in D.layers if isinstance(layer, ng.Dropout)]
     # A spectrally normalised layer's power iteration makes u and v functions of W, which its
@@ -236,7 +237,7 @@ def test_the_recipes_networks_along_a_random_direction(arch, device):
         for i, layer in enumerate(dropouts):
             layer.rng = make_rng(100 + i)
 
-    check_direction(G, xp.asarray(rand(3, 6, 100 + n_in)), seed=4)
+    check_direction(G, xp.asarray(rand(3, 6, config.z_dim + config.codes + n_in)), seed=4)  # G's input
     x = rand(5, 6, 784 + n_in) if arch == "cgan" else rand(5, 6, 1, 28, 28)
     D.forward(xp.asarray(x))
     for layer in normalised:

@@ -44,8 +44,9 @@ BAD = [
     (["--arch", "dcgan", "--d-norm", "layer"], "invalid choice: 'layer'"),
     (["--loss", "hinge", "--real-label", "0.9"], "--loss hinge has no label smoothing"),
     (["--arch", "dcgan", "--loss", "hinge"], "--loss hinge has no label smoothing"),   # the recipe's 0.9
-    (["--codes", "11", "--z-dim", "10"], "--codes 11 is read off the first 11 entries of the noise, which has 10"),
-    (["--arch", "dcgan", "--z-dim", "8"], "--codes 10 is read off the first 10"),     # the recipe's 10
+    (["--codes", "11", "--z-dim", "10"], "is read off the first 11 entries of the noise, which has 10"),
+    (["--arch", "dcgan", "--z-dim", "8"], "which has 8 (--z-dim); give --codes 8 or fewer, or 0."),
+    (["--codes", "2", "--z-dim", "1"], "which has 1 (--z-dim); give --codes 0."),
     (["--codes", "1"], "--codes 1 is a code that never changes"),
     (["--codes", "-1"], "--codes must be an integer from 0 to 4096"),
     (["--loss", "wasserstein"], "invalid choice: 'wasserstein'"),

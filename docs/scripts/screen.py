@@ -7,12 +7,13 @@ VARIANT is one of (options after commas):
     lastfree            D's last Dense layer not spectrally normalised
     topk[,gamma=G,nu=V] G learns from its k best-judged fakes only (Sinha et al. 2020):
                         k = max(V, G**(epoch - 1)) of the batch (default G 0.9, V 0.5)
-    info[,k=K,q=0|1,lam=L]
+    info[,k=K,q=0|1,lam=L,wide=0|1]
                         a K-way one-hot code read off the noise (argmax of z[:K]) joined
                         to G's input; with q=1 (default) D's last layer has K more logits
                         that must recover the code, a softmax cross-entropy of weight L on
-                        the fakes, for D and for G alike (InfoGAN, Chen et al. 2016)
-The rows of docs/recipes.md ("Reading a code off the noise") were made with `--codes 0`
+                        the fakes, for D and for G alike (InfoGAN, Chen et al. 2016); q=0
+                        and wide=1: those K logits are there but nothing trains them
+The rows of docs/recipes.md ("A code read off the noise") were made with `--codes 0`
 (what the recipe was then), e.g.
     OPENBLAS_NUM_THREADS=1 python docs/scripts/screen.py info,q=0,k=10 /tmp/scr/code10-s0 --codes 0 --seed 0
 A session's tool, not part of the package: it replaces functions of nanogan.gan by others.
@@ -68,10 +69,11 @@ elif kind == "topk":
 
 elif kind == "info":
     K, lam, q = int(opts.get("k", 10)), float(opts.get("lam", 1.0)), opts.get("q", "1") == "1"
+    wide = opts.get("wide", "0") == "1"              # q=0 with D's last layer 1 + K wide all the same
 
     def build(rng, **kw):
-        G, D = build_dcgan(rng, **{**kw, "z_dim": kw["z_dim"] + K})
-        if q:                                        # 1 + K logits: real/fake, then the code's
+        G, D = build_dcgan(rng, **{**kw, "g_in": kw["g_in"] + K})
+        if q or wide:                                # 1 + K logits: real/fake, then the code's
             D.layers[-1] = nn.SpectralNorm(nn.Dense(D.layers[-1].layer.in_features, 1 + K, rng, init="dcgan"), rng)
         return G, D
     use_builder(build)
@@ -91,7 +93,7 @@ elif kind == "info":
 
         def judged(self, x, loss, targets, code):
             """D's logit, loss and sigmoid on x, and the gradient of all of D's outputs."""
-            out = self.D.forward(x)
+            out = self.D.forward(x)                      # (N, 1) or (N, 1 + K)
             value = loss(out[:, :1], targets)
             grad = np.zeros_like(out)
             grad[:, :1] = loss.backward()

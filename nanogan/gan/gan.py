@@ -109,6 +109,8 @@ class GAN:
         return self.xp.concatenate([a, onehot.astype(a.dtype, copy=False)], axis=1)
 
     def generate(self, z, y=None, G=None):
+        """G's images for noise z (N, z_dim): G([z, code, digit]), the code where the run has
+        one (with_code), the one-hot digit y for the conditional GAN."""
         g_in = with_code(z, self.codes) if self.codes else z            # (N, z_dim [+ codes])
         return (self.G if G is None else G).forward(self._join(g_in, y) if self.conditional else g_in)  # (N, 1, 28, 28)
 
@@ -229,7 +231,7 @@ class GAN:
 
 def with_code(z, codes):
     """The noise with a one-hot code read off it: z (N, z_dim) -> [z, e_c] (N, z_dim + codes),
-    where c = argmax of z's first `codes` entries and e_c is the c-th unit vector, float32 as z.
+    where c = argmax of z's first `codes` entries and e_c is the c-th unit vector, in z's dtype.
 
     Why. G is a continuous function of connected noise, so between a noise that G draws as a 1
     and one it draws as a 7 lie noises that it draws as shapes between the two. Real digits
@@ -242,9 +244,11 @@ def with_code(z, codes):
     docs/recipes.md).
 
     The code is a function of the noise, not a second draw, so one noise vector still names
-    one image (sampling, grids, walks and scoring need nothing new), and it is uniform: the
-    largest of `codes` independent N(0, 1) draws is equally likely to be any of them. No
-    gradient flows into it: the noise is G's input, not something trained."""
+    one image (sampling, grids, walks and scoring need nothing new; a walk from one noise to
+    another now jumps where the largest entry changes), and it is uniform: the largest of
+    `codes` independent N(0, 1) draws is equally likely to be any of them (a tie, which float32
+    noise all but never has, goes to the first). No gradient flows into it: the noise is G's
+    input, not something trained."""
     xp = array_module(z)
     onehot = xp.eye(codes, dtype=z.dtype)[z[:, :codes].argmax(axis=1)]   # (N, codes): row n is e_{c_n}
     return xp.concatenate([z, onehot], axis=1)

@@ -1,8 +1,8 @@
 """The two architectures (and the conditional one). G maps noise z (N, z_dim) to images
 (N, 1, 28, 28) in [-1, 1]; D maps images to one logit each (N, 1). Both are plain
 Sequentials of nanogan.nn layers, built from a Config (gan/recipe.py) by name. The builders'
-z_dim is the width of G's input: the noise and, where a run has one, its code (gan/gan.py:
-with_code).
+g_in is the width of G's input: the noise (z_dim) and, where a run has one, its code
+(gan/gan.py: with_code).
 """
 from .. import nn
 
@@ -12,7 +12,7 @@ def _normalised(d_sn, rng):
     return (lambda layer: nn.SpectralNorm(layer, rng)) if d_sn else (lambda layer: layer)
 
 
-def build_fc(rng, *, z_dim, minibatch, mbd_distance, dropout=None, n_classes=0, d_sn=False):
+def build_fc(rng, *, g_in, minibatch, mbd_distance, dropout=None, n_classes=0, d_sn=False):
     """The fully connected GAN (as in Goodfellow et al. 2014's MNIST models, sized as the
     common PyTorch/Keras MNIST GAN examples): LeakyReLU(0.2) hidden layers, tanh output,
     dropout (0.3 unless given) in D so that it does not simply memorise the training digits.
@@ -23,7 +23,7 @@ def build_fc(rng, *, z_dim, minibatch, mbd_distance, dropout=None, n_classes=0, 
     p = 0.3 if dropout is None else dropout
     sn = _normalised(d_sn, rng)
     G = nn.Sequential(
-        nn.Dense(z_dim + n_classes, 256, rng), nn.LeakyReLU(0.2),
+        nn.Dense(g_in + n_classes, 256, rng), nn.LeakyReLU(0.2),
         nn.Dense(256, 512, rng), nn.LeakyReLU(0.2),
         nn.Dense(512, 1024, rng), nn.LeakyReLU(0.2),
         nn.Dense(1024, 784, rng), nn.Tanh(),
@@ -39,7 +39,7 @@ def build_fc(rng, *, z_dim, minibatch, mbd_distance, dropout=None, n_classes=0, 
     return G, D
 
 
-def build_dcgan(rng, *, z_dim, minibatch, mbd_distance, width, d_width=None, d_norm="batch", d_sn=False):
+def build_dcgan(rng, *, g_in, minibatch, mbd_distance, width, d_width=None, d_norm="batch", d_sn=False):
     """DCGAN (Radford et al. 2016) at MNIST's native 28x28: G upsamples 7 -> 14 -> 28 with
     stride-2 transposed convolutions, BatchNorm and ReLU; D downsamples 28 -> 14 -> 7 with
     stride-2 convolutions, BatchNorm (not on D's input layer, as in the paper) and
@@ -56,7 +56,7 @@ def build_dcgan(rng, *, z_dim, minibatch, mbd_distance, width, d_width=None, d_n
     d_sn=True: D's convolutions and dense layer spectrally normalised (Miyato et al. 2018)."""
     w = width
     G = nn.Sequential(
-        nn.Dense(z_dim, 2 * w * 7 * 7, rng, init="dcgan"), nn.BatchNorm(2 * w * 7 * 7), nn.ReLU(),
+        nn.Dense(g_in, 2 * w * 7 * 7, rng, init="dcgan"), nn.BatchNorm(2 * w * 7 * 7), nn.ReLU(),
         nn.Reshape(2 * w, 7, 7),                                      # (N, 2w, 7, 7)
         nn.ConvTranspose2d(2 * w, w, 4, rng, stride=2, padding=1),    # (N, w, 14, 14)
         nn.BatchNorm(w), nn.ReLU(),
@@ -76,12 +76,12 @@ def build_dcgan(rng, *, z_dim, minibatch, mbd_distance, width, d_width=None, d_n
     return G, D
 
 
-def build_cgan(rng, *, z_dim, minibatch, mbd_distance, dropout=None, d_sn=False):
+def build_cgan(rng, *, g_in, minibatch, mbd_distance, dropout=None, d_sn=False):
     """A class-conditional GAN (Mirza & Osindero 2014): the FC GAN with a one-hot digit
     label (10 values) joined to G's noise and to D's flattened image, so that G learns
     p(x | digit) and D judges whether an image is a real example *of that digit*.
     GAN.step does the joining; here only the input widths grow by 10."""
-    return build_fc(rng, z_dim=z_dim, minibatch=minibatch, mbd_distance=mbd_distance, dropout=dropout, n_classes=10,
+    return build_fc(rng, g_in=g_in, minibatch=minibatch, mbd_distance=mbd_distance, dropout=dropout, n_classes=10,
                     d_sn=d_sn)
 
 
@@ -91,7 +91,7 @@ ARCHS = {"fc": build_fc, "dcgan": build_dcgan, "cgan": build_cgan}
 def build_networks(config, rng):
     """(G, D) of config.arch, weights drawn from rng (on the host)."""
     c = config
-    common = dict(z_dim=c.z_dim + c.codes, minibatch=c.minibatch, mbd_distance=c.mbd_distance, d_sn=c.d_sn)
+    common = dict(g_in=c.z_dim + c.codes, minibatch=c.minibatch, mbd_distance=c.mbd_distance, d_sn=c.d_sn)
     if c.arch == "dcgan":
         return build_dcgan(rng, **common, width=c.width, d_width=c.d_width, d_norm=c.d_norm or "batch")
     return ARCHS[c.arch](rng, **common, dropout=c.dropout)

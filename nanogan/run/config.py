@@ -109,8 +109,10 @@ def check_combination(config, where=""):
         ARCH_DEFAULTS.get(arch, {}).get(name, HYPER[name])  # noqa: E731
     codes, z_dim = given("codes"), given("z_dim")
     if codes > z_dim:
-        raise NanoganError(f"{where}--codes {codes} is read off the first {codes} entries of the noise, which "
-                           f"has {z_dim} (--z-dim); give --codes {z_dim} or fewer, or 0.")
+        fix = f"--codes {z_dim} or fewer, or 0" if z_dim >= 2 else "--codes 0"
+        raise NanoganError(f"{where}--codes {codes} (G's code; --arch dcgan's default is "
+                           f"{ARCH_DEFAULTS['dcgan']['codes']}) is read off the first {codes} entries of the noise, "
+                           f"which has {z_dim} (--z-dim); give {fix}.")
     if codes == 1:
         raise NanoganError(f"{where}--codes 1 is a code that never changes; give 0 (no code) or 2 or more.")
     for name in ("width", "d_width", "d_norm"):

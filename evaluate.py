@@ -52,7 +52,7 @@ def load_samples(args):
     dataset = gan.config.dataset
     if args.dataset not in (None, dataset):
         raise NanoganError(f"{args.target!r} was trained on {dataset}; drop --dataset {args.dataset}.")
-    samples, labels = draw(gan, args.num_samples, make_rng([args.seed or 0, 2]))
+    samples, labels = draw(gan, args.num_samples, make_rng([args.seed or 0, 2]), truncation=args.truncation)
     return to_uint8(samples), labels, gan.xp, dataset        # what sample.py would save, so both paths agree
 
 

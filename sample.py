@@ -35,7 +35,7 @@ def sample(args, gan):
     rng = make_rng(args.seed or 0)
     digits = np.empty((args.num_samples, 28, 28), dtype=np.uint8)
     for i in range(0, args.num_samples, CHUNK):
-        digits[i:i + CHUNK] = to_uint8(draw(gan, len(digits[i:i + CHUNK]), rng, args.digit)[0])
+        digits[i:i + CHUNK] = to_uint8(draw(gan, len(digits[i:i + CHUNK]), rng, args.digit, args.truncation)[0])
     if args.out.lower().endswith(".npy"):
         with atomic_open(args.out) as f:
             np.save(f, digits)

@@ -71,6 +71,10 @@ BAD = [
     (["sample.py", "x.npz", "--walk", "--out", "w.npy"], "--walk needs --out FILE.png"),
     (["sample.py", "x.npz", "--walk", "--out", "w.png", "--walk-steps", "1"], "--walk-steps must be an integer from 2"),
     (["sample.py", "x.npz", "--walk", "--out", "w.png", "--num-samples", "5"], "drop --num-samples"),
+    (["sample.py", "x.npz", "--walk", "--out", "w.png", "--truncation", "2"], "and --truncation"),
+    (["sample.py", "x.npz", "--out", "x.npy", "--truncation", "0.1"], "--truncation must be a number from 0.25 to 10"),
+    (["sample.py", "x.npz", "--out", "x.npy", "--truncation", "nan"], "--truncation must be a number from 0.25"),
+    (["sample.py", "x.npz", "--out", "x.npy", "--truncation", "inf"], "--truncation must be a number from 0.25"),
     # evaluate.py
     (["evaluate.py"], "the following arguments are required: CKPT|FILE.npy"),
     (["evaluate.py", "x.npz", "--ema", "0.9"], "unrecognized arguments: --ema"),
@@ -81,6 +85,8 @@ BAD = [
     (["evaluate.py", "x.npz", "--resume", "y.npz"], "unrecognized arguments: --resume"),
     (["evaluate.py", "x.npz", "--epochs", "3"], "unrecognized arguments: --epochs"),
     (["evaluate.py", "x.npz", "--eval-json", "s.json"], "unrecognized arguments: --eval-json"),
+    (["evaluate.py", "x.npz", "--truncation", "-1"], "--truncation must be a number from 0.25"),
+    (["evaluate.py", "x.npy", "--truncation", "2"], "saved digits (.npy) have none to truncate"),
 ]
 
 

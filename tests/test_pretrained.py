@@ -58,3 +58,19 @@ def test_sample_a_digit_with_no_checkpoint_draws_from_the_shipped_cgan(tmp_path,
     assert code == 0, err
     code, _, err = main(capsys, "sample.py", SHIPPED["cgan"], "--digit", 7, "--num-samples", 8, "--out", tmp_path / "t.npy")
     assert code == 0 and np.array_equal(np.load(tmp_path / "s.npy"), np.load(tmp_path / "t.npy")), err
+
+
+def test_truncation_draws_from_the_truncated_noise(tmp_path, capsys):
+    """sample.py --truncation T draws G of the noise GAN.noise truncates at T: other digits
+    than without it, the same as drawing that noise by hand."""
+    from nanogan.backend import make_rng
+    from nanogan.eval.images import to_uint8
+    from nanogan.run.generator import load_gan
+    code, _, err = main(capsys, "sample.py", "--num-samples", 16, "--truncation", 1, "--out", tmp_path / "t.npy")
+    assert code == 0, err
+    code, _, err = main(capsys, "sample.py", "--num-samples", 16, "--out", tmp_path / "p.npy")
+    assert code == 0, err
+    truncated, plain = np.load(tmp_path / "t.npy"), np.load(tmp_path / "p.npy")
+    gan = load_gan(SHIPPED["dcgan"], "cpu")
+    want = to_uint8(gan.sample(gan.noise(16, make_rng(0), 1.0)))
+    assert np.array_equal(truncated, want) and not np.array_equal(truncated, plain)

@@ -123,3 +123,18 @@ def test_gs_code_is_read_off_the_noise():
     want = G.forward(np.concatenate([z[:8], np.eye(10, dtype=np.float32)[z[:8, :10].argmax(axis=1)]], axis=1))
     G.train()
     assert_close(gan.sample(z[:8]), want, "gan.sample(z) against G([z, one-hot code]) by hand", rtol=0, atol=0)
+
+
+def test_truncated_noise_redraws_only_the_far_entries():
+    """GAN.noise(n, rng, t): every entry within +-t; the entries of the plain draw that were
+    within it kept (only the far ones are drawn again, from the same generator); none: the
+    plain draw. Truncation is for sampling and changes no other random number."""
+    gan = GAN(textbook("fc"), make_rng(0), np)
+    plain = gan.noise(2000, make_rng(5))                                    # (2000, 100) float32
+    assert np.array_equal(gan.noise(2000, make_rng(5), None), plain)
+    for t in (2.0, 0.5):
+        z = gan.noise(2000, make_rng(5), t)
+        near = np.abs(plain) <= t
+        assert z.dtype == np.float32 and np.abs(z).max() <= t, (t, np.abs(z).max())
+        assert np.array_equal(z[near], plain[near]) and not np.array_equal(z, plain), t
+        assert abs(z.mean()) < 0.02 and 0.5 < (z > 0).mean() * 2 < 1.5, (t, z.mean())  # still symmetric

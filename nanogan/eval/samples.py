@@ -13,13 +13,14 @@ from .metrics import evaluate
 CHUNK = 10_000  # samples per pass through G: bounded device memory for any --num-samples
 
 
-def draw(gan, n, rng, digit=None):
+def draw(gan, n, rng, digit=None, truncation=None):
     """n samples (device images in [-1, 1], (n, 1, 28, 28)) and, for the conditional GAN,
-    the digits asked for: `digit`, or 0, 1, ..., 9, 0, ... in turn (host int64 (n,), else None)."""
+    the digits asked for: `digit`, or 0, 1, ..., 9, 0, ... in turn (host int64 (n,), else None).
+    `truncation`: the noise's truncation (GAN.noise), None for none."""
     y = None
     if gan.conditional:
         y = np.full(n, digit, dtype=np.int64) if digit is not None else np.arange(n, dtype=np.int64) % 10
-    return gan.sample(gan.noise(n, rng), None if y is None else to_device(y, gan.xp)), y
+    return gan.sample(gan.noise(n, rng, truncation), None if y is None else to_device(y, gan.xp)), y
 
 
 def grid_inputs(gan, seed):

@@ -64,9 +64,19 @@ class GAN:
         for opt, lr in zip((self.opt_G, self.opt_D), self.base_lrs):
             opt.lr = lr * self.config.lr_decay ** (epoch - 1) * h
 
-    def noise(self, n, rng):
-        """z ~ N(0, I), (n, z_dim) float32, drawn on the host from the run's generator."""
-        return to_device(rng.standard_normal((n, self.z_dim), dtype=np.float32), self.xp)
+    def noise(self, n, rng, truncation=None):
+        """z ~ N(0, I), (n, z_dim) float32, drawn on the host from the run's generator.
+
+        With truncation t, every entry beyond +-t is drawn again until none is (the truncation
+        trick, Brock et al. 2019), for samples only, never in training: G's more typical
+        images, fewer of its rare ones. Precision rises and recall falls as t shrinks
+        (docs/recipes.md measures it); each redraw keeps the entries uniform in code
+        (with_code), since it treats every entry alike."""
+        z = rng.standard_normal((n, self.z_dim), dtype=np.float32)                # (n, z_dim)
+        if truncation is not None:
+            while (far := np.abs(z) > truncation).any():
+                z[far] = rng.standard_normal(int(far.sum()), dtype=np.float32)
+        return to_device(z, self.xp)
 
     def randomness(self, B, rng):
         """Everything random in one step, drawn on the host from the run's one generator and

@@ -7,6 +7,7 @@ argparse's own errors (an unknown option, a value that is not a number) become o
 line too; abbreviations of options are refused (`--epoch` is not `--epochs`).
 """
 import argparse
+import math
 import os
 
 from ..data.datasets import DATASETS
@@ -161,6 +162,18 @@ def _generator_options(p, what):
     p.add_argument("--no-ema", action="store_true", help="use G's own weights rather than their moving "
                    "average (a run's --ema)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to compute (default cpu)")
+    p.add_argument("--truncation", type=float, metavar="T", help="draw every noise entry beyond +-T again "
+                   f"(the truncation trick, from {TRUNCATION[0]} to {TRUNCATION[1]}): more typical digits, "
+                   "less variety (default: none)")
+
+
+TRUNCATION = (0.25, 10.0)
+
+
+def _check_truncation(args):
+    t = args.truncation
+    if t is not None and not (math.isfinite(t) and TRUNCATION[0] <= t <= TRUNCATION[1]):
+        raise NanoganError(f"--truncation must be a number from {TRUNCATION[0]} to {TRUNCATION[1]}, got {t}.")
 
 
 def sample_parser():
@@ -190,10 +203,12 @@ def parse_sample(argv):
         args.checkpoint = SHIPPED["cgan" if args.digit is not None else "dcgan"]
     if args.seed is not None:
         check_value("seed", args.seed)
+    _check_truncation(args)
     ext = os.path.splitext(args.out)[1].lower()
     if args.walk:
-        if args.num_samples != 64 or args.digit is not None:
-            raise NanoganError("--walk draws --walk-rows walks of --walk-steps images; drop --num-samples and --digit.")
+        if args.num_samples != 64 or args.digit is not None or args.truncation is not None:
+            raise NanoganError("--walk draws --walk-rows walks of --walk-steps images; drop --num-samples, --digit "
+                               "and --truncation.")
         for name, lo, hi in (("walk_steps", 2, 100), ("walk_rows", 1, 100)):
             if not lo <= getattr(args, name) <= hi:
                 raise NanoganError(f"{flag(name)} must be an integer from {lo} to {hi}, got {getattr(args, name)}.")
@@ -231,6 +246,9 @@ def parse_evaluate(argv):
     args = evaluate_parser().parse_args(argv)
     if args.seed is not None:
         check_value("seed", args.seed)
+    _check_truncation(args)
+    if args.truncation is not None and args.target.lower().endswith(".npy"):
+        raise NanoganError("--truncation draws a generator's noise; saved digits (.npy) have none to truncate.")
     if not 4 <= args.num_samples <= 100_000:  # precision and recall need each sample's 3 nearest others
         raise NanoganError(f"--num-samples must be an integer from 4 to 100000, got {args.num_samples}.")
     if not 0 <= args.copy_check <= 60_000:

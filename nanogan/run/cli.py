@@ -72,8 +72,8 @@ def train_parser():
     add("--beta1", type=float, help=f"Adam beta1 (default {HYPER['beta1']})")
     add("--beta2", type=float, help=f"Adam beta2 (default {HYPER['beta2']})")
     add("--z-dim", type=int, help=f"noise dimensions (default {HYPER['z_dim']})")
-    add("--codes", type=int, help="also give G a one-hot code of this many values, read off the noise (the "
-        "largest of its first CODES entries): a G that can jump from one digit to the next instead of "
+    add("--codes", type=int, help="also give G a one-hot code of this many values, read off the noise (which "
+        "of its first CODES entries is largest): a G that can jump from one digit to the next instead of "
         f"morphing through blurs; 0: none (default: {_per_arch('codes')})")
     add("--real-label", type=float, help="D's target for real images; below 1 is one-sided label smoothing "
         f"(default: {_per_arch('real_label')})")

@@ -105,9 +105,7 @@ def check_combination(config, where=""):
         raise NanoganError(f"{where}--loss hinge has no label smoothing: its margin is the label; drop --real-label "
                            "or give --real-label 1.")
     arch = config.get("arch") or HYPER["arch"]  # None: not given on the command line
-    given = lambda name: config[name] if config.get(name) is not None else \
-        ARCH_DEFAULTS.get(arch, {}).get(name, HYPER[name])  # noqa: E731
-    codes, z_dim = given("codes"), given("z_dim")
+    codes, z_dim = (completed(config)[k] for k in ("codes", "z_dim"))
     if codes > z_dim:
         fix = f"--codes {z_dim} or fewer, or 0" if z_dim >= 2 else "--codes 0"
         raise NanoganError(f"{where}--codes {codes} (G's code; --arch dcgan's default is "
@@ -126,13 +124,20 @@ def check_combination(config, where=""):
 MAX_MEMORY = 4 * 2**30
 
 
+def completed(config):
+    """Every value a configuration stands for. A saved configuration has exactly the saved
+    keys and is returned as it is; anything else is the command line's, whose None means the
+    architecture's recipe (ARCH_DEFAULTS), else the default (HYPER)."""
+    if set(config) == set(HYPER) | set(RUN_OPTIONS) | {"epochs", "device"}:
+        return config
+    arch = config.get("arch") or HYPER["arch"]
+    return {**HYPER, **ARCH_DEFAULTS.get(arch, {}), **{k: v for k, v in config.items() if v is not None}}
+
+
 def check_memory(config, where=""):
     """Refuse a configuration whose training step would need more than MAX_MEMORY bytes
-    (memory_estimate). A saved configuration has exactly the saved keys; anything else
-    is the command line's, whose None means the architecture's recipe (ARCH_DEFAULTS)."""
-    if set(config) != set(HYPER) | set(RUN_OPTIONS) | {"epochs", "device"}:
-        arch = config.get("arch") or HYPER["arch"]
-        config = {**HYPER, **ARCH_DEFAULTS.get(arch, {}), **{k: v for k, v in config.items() if v is not None}}
+    (memory_estimate), its values `completed`."""
+    config = completed(config)
     need = memory_estimate(config)
     if need > MAX_MEMORY:
         sizes = ", ".join(f"{flag(k)} {config[k]}" for k in ("batch_size", "z_dim", "width", "d_width")

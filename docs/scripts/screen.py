@@ -84,9 +84,8 @@ elif kind == "info":
         def code(self, z):
             return z[:, :K].argmax(axis=1)
 
-        def generate(self, z, y=None, G=None):
-            onehot = np.eye(K, dtype=z.dtype)[self.code(z)]
-            return (self.G if G is None else G).forward(np.concatenate([z, onehot], axis=1))
+        def generate(self, z, y=None, G=None):           # the recipe's own code, K values
+            return (self.G if G is None else G).forward(gan_module.with_code(z, K))
 
         def discriminate(self, x, y=None):
             return self.D.forward(x)[:, :1]

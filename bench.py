@@ -226,7 +226,7 @@ class TorchGAN:
     def __init__(self, torch, config, device):
         c = config
         self.torch, self.device, self.real_label = torch, device, c.real_label
-        self.z_dim, self.codes = c.z_dim, c.codes
+        self.z_dim, self.codes, self.code_scale = c.z_dim, c.codes, c.code_scale
         self.G, self.D = (net.to(device) for net in torch_nets(torch, c))
         betas = (c.beta1, c.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), c.lr, betas=betas)
@@ -253,7 +253,7 @@ class TorchGAN:
         ones, zeros, reals = self.ones, self.zeros, self.reals
         z = torch.randn(B, self.z_dim, device=self.device)
         if self.codes:                           # as nanogan.gan.gan.with_code
-            onehot = torch.nn.functional.one_hot(z[:, :self.codes].argmax(1), self.codes).to(z.dtype)
+            onehot = torch.nn.functional.one_hot(z[:, :self.codes].argmax(1), self.codes).to(z.dtype) * self.code_scale
             z = torch.cat([z, onehot], 1)
         fake = self.G(z)
         self.opt_D.zero_grad()

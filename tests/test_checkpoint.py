@@ -213,10 +213,10 @@ def test_format_1_checkpoints_are_still_read(good, tmp_path, capsys):
 
 def test_checkpoints_from_before_the_new_options_keep_their_recipe(tmp_path, capsys):
     """A DCGAN checkpoint saved before --lr-d, --lr-decay, --ema, --width, --d-norm,
-    --mbd-distance, --d-width, --lr-hold, --spectral-norm, --loss and --codes existed loads with the
+    --mbd-distance, --d-width, --lr-hold, --spectral-norm, --loss, --codes and --code-scale existed loads with the
     behaviour its run had (one learning rate that never decays, no averaging, 64 channels, BatchNorm
     in D and no spectral normalisation, the L1 distance, D as wide as G, no hold-then-decay, the
-    BCE, G fed the noise alone), not today's defaults, and resumes."""
+    BCE, G fed the noise alone, a code's entry 1), not today's defaults, and resumes."""
     out = tmp_path / "run"
     # what such a run was: the textbook DCGAN (64 channels, one learning rate, no averaging,
     # no label smoothing)
@@ -227,17 +227,17 @@ def test_checkpoints_from_before_the_new_options_keep_their_recipe(tmp_path, cap
     arrays = entries(path.read_bytes())
     config = json.loads(arrays["config"].item())
     for key in ("lr_d", "lr_decay", "ema", "width", "d_norm", "mbd_distance", "d_width", "lr_hold", "d_sn", "loss",
-                "codes"):
+                "codes", "code_scale"):
         del config[key]
     arrays.update(config=np.array(json.dumps(config)))
     path.write_bytes(pack(arrays))
     ck = load_checkpoint(path)
     keys = ("lr_d", "lr_decay", "ema", "width", "d_norm", "mbd_distance", "d_width", "lr_hold", "d_sn", "loss",
-            "codes")
+            "codes", "code_scale")
     assert {k: ck["config"][k] for k in keys} == {"lr_d": None, "lr_decay": 1.0, "ema": 0.0, "width": 64,
                                                   "d_norm": "batch", "mbd_distance": "l1", "d_width": None,
                                                   "lr_hold": None, "d_sn": False, "loss": "bce",
-                                                  "codes": 0}, ck["config"]
+                                                  "codes": 0, "code_scale": 1.0}, ck["config"]
     code, out_text, err = main(capsys, "--resume", path, "--epochs", 2)
     assert code == 0, err
     assert not any(k.startswith("ema/") for k in np.load(path).files)

@@ -106,7 +106,8 @@ def test_mixes_samples_looks_inside_containers():
 def test_gs_code_is_read_off_the_noise():
     """with_code(z, K) = [z, e_c] with c = argmax of z's first K entries: the noise unchanged,
     one 1 in each code row, where those entries peak; every code equally likely (10,000 draws:
-    1,000 +- 30 each); and a GAN with codes samples G of exactly that input."""
+    1,000 +- 30 each); a scale s puts s where the 1 was, nothing else; and a GAN with codes
+    samples G of exactly that input."""
     z = make_rng(3).standard_normal((10_000, 100), dtype=np.float32)      # (N, 100) float32
     zc = with_code(z, 10)
     assert zc.shape == (10_000, 110) and zc.dtype == np.float32, (zc.shape, zc.dtype)
@@ -116,13 +117,18 @@ def test_gs_code_is_read_off_the_noise():
     assert np.array_equal(code.argmax(axis=1), z[:, :10].argmax(axis=1)), "not the first 10 entries' argmax"
     share = code.mean(axis=0)
     assert ((0.09 < share) & (share < 0.11)).all(), f"codes' shares {share}, expected 0.1 each"
+    scaled = with_code(z, 10, 7.5)
+    assert scaled.dtype == np.float32 and np.array_equal(scaled[:, :100], z), scaled.dtype
+    assert np.array_equal(scaled[:, 100:], 7.5 * code), "a scaled code is not the code times its scale"
 
-    gan = GAN(textbook("fc", codes=10), make_rng(0), np)
-    G = gan.ema.average if gan.ema else gan.G
-    G.eval()
-    want = G.forward(np.concatenate([z[:8], np.eye(10, dtype=np.float32)[z[:8, :10].argmax(axis=1)]], axis=1))
-    G.train()
-    assert_close(gan.sample(z[:8]), want, "gan.sample(z) against G([z, one-hot code]) by hand", rtol=0, atol=0)
+    for s in (1.0, 10.0):
+        gan = GAN(textbook("fc", codes=10, code_scale=s), make_rng(0), np)
+        G = gan.ema.average if gan.ema else gan.G
+        G.eval()
+        onehot = s * np.eye(10, dtype=np.float32)[z[:8, :10].argmax(axis=1)]          # (8, 10) float32
+        want = G.forward(np.concatenate([z[:8], onehot], axis=1))
+        G.train()
+        assert_close(gan.sample(z[:8]), want, f"gan.sample(z) against G([z, {s} e_c]) by hand", rtol=0, atol=0)
 
 
 def test_truncated_noise_redraws_only_the_far_entries():

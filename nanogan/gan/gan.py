@@ -37,7 +37,7 @@ class GAN:
             (nn.Hinge(), nn.Hinge(generator=True))
         self.xp, self.z_dim, self.real_label = xp, c.z_dim, c.real_label
         self.conditional = c.arch == "cgan"
-        self.codes = c.codes                             # G's one-hot code, read off z (with_code)
+        self.codes, self.code_scale = c.codes, c.code_scale   # G's one-hot code, read off z (with_code)
         # D judges real and fake images in one pass of 2B unless one of its layers would mix them
         self.joined = not self.D.mixes_samples()
         # D's dropout layers and the width of what each sees: that of the last Dense before it
@@ -121,7 +121,7 @@ class GAN:
     def generate(self, z, y=None, G=None):
         """G's images for noise z (N, z_dim): G([z, code, digit]), the code where the run has
         one (with_code), the one-hot digit y for the conditional GAN."""
-        g_in = with_code(z, self.codes) if self.codes else z            # (N, z_dim [+ codes])
+        g_in = with_code(z, self.codes, self.code_scale) if self.codes else z   # (N, z_dim [+ codes])
         return (self.G if G is None else G).forward(self._join(g_in, y) if self.conditional else g_in)  # (N, 1, 28, 28)
 
     def discriminate(self, x, y=None):
@@ -239,19 +239,28 @@ class GAN:
             part.load_state_dict({k[len(prefix) + 1:]: a for k, a in arrays.items() if k.startswith(prefix + "/")})
 
 
-def with_code(z, codes):
-    """The noise with a one-hot code read off it: z (N, z_dim) -> [z, e_c] (N, z_dim + codes),
-    where c = argmax of z's first `codes` entries and e_c is the c-th unit vector, in z's dtype.
+def with_code(z, codes, scale=1.0):
+    """The noise with a code read off it: z (N, z_dim) -> [z, s e_c] (N, z_dim + codes), where
+    c = argmax of z's first `codes` entries, e_c is the c-th unit vector and s = `scale`, in
+    z's dtype.
 
-    Why. G is a continuous function of connected noise, so between a noise that G draws as a 1
-    and one it draws as a 7 lie noises that it draws as shapes between the two. Real digits
-    are separate clusters, and those in-between shapes are most of what a classifier calls
-    misshapen (Khayatkhoei et al. 2018; Tanielian et al. 2020, the "no GAN's land"). A one-hot
-    input lets G jump instead: G's first layer computes [z, e_c] W = z W_z + (row c of W_e),
-    so each code shifts everything after it by a learned vector of its own, and G may give
-    each code its own part of the digits. Nothing tells G what a code means (InfoGAN, Chen et
-    al. 2016, adds a loss that ties codes to what D can recover; it did worse here,
+    Why a code. G is a continuous function of connected noise, so between a noise that G draws
+    as a 1 and one it draws as a 7 lie noises that it draws as shapes between the two. Real
+    digits are separate clusters, and those in-between shapes are most of what a classifier
+    calls misshapen (Khayatkhoei et al. 2018; Tanielian et al. 2020, the "no GAN's land"). A
+    one-hot input lets G jump instead: G's first layer computes [z, s e_c] W = z W_z + s (row c
+    of W_e), so each code shifts everything after it by a learned vector of its own, and G may
+    give each code its own part of the digits. Nothing tells G what a code means (InfoGAN,
+    Chen et al. 2016, adds a loss that ties codes to what D can recover; it did worse here,
     docs/recipes.md).
+
+    Why a scale. With W ~ N(0, 0.02^2) at the start, a unit of z W_z has the spread
+    0.02 sqrt(z_dim) (0.2 for 100 entries) and a unit of the code's shift 0.02 s. At s = 1 the
+    code moves G's first layer a tenth as far as the noise does, and Adam grows W_e no faster
+    than W_z, so while G settles which digits it draws where, the code is a small voice and G
+    shares some codes between two digits, with the in-between shapes back inside those codes.
+    With s near sqrt(z_dim) each code starts G off in a region of its own from the first step
+    (docs/recipes.md counts the digits each code draws, and scores s = 1, 5 and 10).
 
     The code is a function of the noise, not a second draw, so one noise vector still names
     one image (sampling, grids, walks and scoring need nothing new; a walk from one noise to
@@ -260,7 +269,8 @@ def with_code(z, codes):
     noise all but never has, goes to the first). No gradient flows into it: the noise is G's
     input, not something trained."""
     xp = array_module(z)
-    onehot = xp.eye(codes, dtype=z.dtype)[z[:, :codes].argmax(axis=1)]   # (N, codes): row n is e_{c_n}
+    rows = xp.eye(codes, dtype=z.dtype) * z.dtype.type(scale)             # (codes, codes): s I
+    onehot = rows[z[:, :codes].argmax(axis=1)]                            # (N, codes): row n is s e_{c_n}
     return xp.concatenate([z, onehot], axis=1)
 
 

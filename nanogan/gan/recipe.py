@@ -21,6 +21,7 @@ class Config:
     arch: str = "fc"                  # fc, dcgan or cgan (gan/models.py)
     z_dim: int = 100                  # noise dimensions
     codes: int = 0                    # G also sees a one-hot code read off the noise (gan/gan.py: with_code)
+    code_scale: float = 1.0           # ... whose one entry is this number, not 1
     width: int | None = None          # dcgan: G's channels, G 2w -> w -> 1 (None: not a DCGAN)
     d_width: int | None = None        # dcgan: D's channels, D 1 -> v -> 2v (None: as wide as G)
     d_norm: str | None = None         # dcgan: "batch" or "none", the BatchNorm in D

@@ -31,7 +31,7 @@ ARCH_EPOCHS = {arch: recipe(arch).epochs for arch in RECIPES}
 # behaviour, which is not always today's default (no averaging then, for instance).
 LEGACY = {"dropout": None, "lr_d": None, "lr_decay": 1.0, "ema": 0.0, "width": None, "d_norm": None,
           "mbd_distance": "l1", "d_width": None, "lr_hold": None, "d_sn": False, "loss": "bce",
-          "codes": 0}
+          "codes": 0, "code_scale": 1.0}
 LEGACY_ARCH = {"dcgan": {"width": 64, "d_norm": "batch"}}
 D_NORMS = ("batch", "none")
 MBD_DISTANCES = ("l1", "l2")  # nanogan/nn/minibatch.py: FEATURES
@@ -61,6 +61,7 @@ RULES = {
     "beta2": (_number(lambda v: 0 <= v < 1), "a number in [0, 1)"),
     "z_dim": (_integer(1, 4096), "an integer from 1 to 4096"),
     "codes": (_integer(0, 4096), "an integer from 0 to 4096 (0: no code)"),
+    "code_scale": (_number(lambda v: 0 < v <= 1000), "a number in (0, 1000]"),
     "seed": (_integer(0, 2**63 - 1), "an integer from 0 to 2**63 - 1"),
     "real_label": (_number(lambda v: 0 < v <= 1), "a number in (0, 1]"),
     "dataset": (lambda v: isinstance(v, str) and v in DATASETS, f"one of {', '.join(DATASETS)}"),

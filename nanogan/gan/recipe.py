@@ -65,8 +65,9 @@ RECIPES = {
     ),
     "dcgan": dict(
         arch="dcgan",
-        epochs=20,       # the FC GAN's 30 epochs of wall-clock (about 11 minutes on 2 CPU cores)
+        epochs=25,       # about 11 minutes on 2 CPU cores, the FC GAN's 30 epochs' wall-clock
         codes=10,        # a 10-way code read off z: 1.59 / 1.94 against 3.43 / 3.21; 5, 15 or 30 did worse
+        code_scale=10.0,  # ... as loud as the noise: one digit per code, precision 0.72 -> 0.82 (seed 1)
         width=32,        # G 64 -> 32 -> 1 channels, half the paper's: chosen with the rates below
         d_width=8,       # D a quarter as wide as G: a closer game, a 1.8x faster step
         d_sn=True,       # D spectrally normalised (Miyato et al. 2018): a D that cannot be steep
@@ -74,8 +75,8 @@ RECIPES = {
         minibatch=True,  # lets D see a collapsed batch (Salimans et al. 2016)
         mbd_distance="l2",  # the same scores as the paper's l1 at a 1.2x faster step
         lr=8e-4,         # G's rate is what mattered first: 8e-4 beat 4e-4 and 2e-4
-        lr_d=2e-4,       # G 4x D: a normalised D need not be starved (without it: 5e-5, G 16x D)
-        lr_hold=10,      # rates fall to zero over the last 10 epochs: a settled last checkpoint
+        lr_d=3e-4,       # a normalised D need not be starved; 2e-4 -> 4e-4 trades precision for recall
+        lr_hold=12,      # rates fall to zero over the last 13 epochs: a settled last checkpoint
         real_label=0.9,  # one-sided label smoothing: 10.10 -> 8.32 and 8.07 -> 7.40 at 10 epochs
     ),
     "cgan": dict(

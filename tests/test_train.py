@@ -277,8 +277,8 @@ def test_no_ema_samples_with_gs_own_weights(tmp_path, fc_run):
 def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     """A new run takes its architecture's defaults (config.ARCH_DEFAULTS) and saves them:
     the DCGAN has minibatch discrimination unless --no-minibatch-disc; fc has no DCGAN settings;
-    G learns 2x faster than D in fc and 4x in dcgan (whose D is spectrally normalised), the cgan
-    keeps one learning rate."""
+    G learns 2x faster than D in fc and 8/3x in dcgan (whose D is spectrally normalised, and whose G
+    reads a code of 10 values at scale 10 off its noise), the cgan keeps one learning rate."""
     from nanogan.run.cli import parse_train, run_config
     config = lambda *argv: run_config(parse_train(list(argv)), None)  # noqa: E731
     dcgan, fc = config("--arch", "dcgan"), config("--arch", "fc")
@@ -286,15 +286,16 @@ def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     assert dcgan["d_sn"] is True and fc["d_sn"] is False and dcgan["loss"] == fc["loss"] == "bce", (dcgan, fc)
     assert dcgan["real_label"] == 0.9 and fc["real_label"] == 1.0, (dcgan, fc)
     assert dcgan["d_width"] == 8 and dcgan["mbd_distance"] == "l2" and fc["d_width"] is None, (dcgan, fc)
-    assert dcgan["lr_hold"] == 10 and fc["lr_hold"] is None, (dcgan, fc)
+    assert dcgan["lr_hold"] == 12 and fc["lr_hold"] is None, (dcgan, fc)
+    assert (dcgan["codes"], dcgan["code_scale"], fc["codes"], fc["code_scale"]) == (10, 10.0, 0, 1.0), (dcgan, fc)
     assert config("--arch", "dcgan", "--real-label", "1")["real_label"] == 1.0
     assert config("--arch", "dcgan", "--no-minibatch-disc")["minibatch"] is False
     assert fc["minibatch"] is False and fc["width"] is None and fc["d_norm"] is None and fc["ema"] > 0, fc
-    assert (dcgan["lr"], dcgan["lr_d"]) == (8e-4, 2e-4) and (fc["lr"], fc["lr_d"]) == (4e-4, 2e-4), (dcgan, fc)
+    assert (dcgan["lr"], dcgan["lr_d"]) == (8e-4, 3e-4) and (fc["lr"], fc["lr_d"]) == (4e-4, 2e-4), (dcgan, fc)
     cgan = config("--arch", "cgan")
     assert (cgan["lr"], cgan["lr_d"]) == (2e-4, None), cgan
     # each architecture's epochs are its recipe's: `--arch fc` alone trains the headline FC row
-    assert (fc["epochs"], dcgan["epochs"], config("--arch", "fc", "--epochs", "3")["epochs"]) == (30, 20, 3), (fc, dcgan)
+    assert (fc["epochs"], dcgan["epochs"], config("--arch", "fc", "--epochs", "3")["epochs"]) == (30, 25, 3), (fc, dcgan)
     assert config("--arch", "fc", "--lr-d", "1e-4")["lr_d"] == 1e-4
 
 

@@ -49,8 +49,9 @@ BAD = [
     (["--codes", "2", "--z-dim", "1"], "which has 1 (--z-dim); give --codes 0."),
     (["--codes", "1"], "--codes 1 is a code that never changes"),
     (["--codes", "-1"], "--codes must be an integer from 0 to 4096"),
-    (["--code-scale", "0"], "--code-scale must be a number in (0, 1000]"),
-    (["--code-scale", "inf"], "--code-scale must be a number in (0, 1000]"),
+    (["--code-scale", "0"], "--code-scale must be a number from 0.001 to 1000"),
+    (["--code-scale", "1e-300"], "--code-scale must be a number from 0.001 to 1000"),   # 0 in float32
+    (["--code-scale", "inf"], "--code-scale must be a number from 0.001 to 1000"),
     (["--loss", "wasserstein"], "invalid choice: 'wasserstein'"),
     # abbreviations are not guesses
     (["--epoch", "3"], "unrecognized arguments: --epoch 3"),

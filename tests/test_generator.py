@@ -53,3 +53,27 @@ def test_a_shipped_file_that_does_not_match_its_digest_is_refused(small_run, tmp
     (folder / "other.npz").write_bytes((folder / "dcgan.npz").read_bytes())
     assert_one_error(*main(capsys, "sample.py", folder / "other.npz", "--out", tmp_path / "x.png"),
                      "not one of the generators shipped")
+
+
+def test_a_file_from_before_the_codes_scale_samples_at_scale_1(small_run, tmp_path, capsys):
+    """A generator file (or checkpoint) saved with a code but before --code-scale existed was
+    trained on [z, e_c]: it loads with scale 1 and samples as G([z, e_c]), whatever today's
+    recipe says. The small run has the recipe's code of 10 values at scale 10."""
+    import json
+    from nanogan.backend import make_rng
+    gen = tmp_path / "g.npz"
+    generator.main([str(small_run / "checkpoint.npz"), str(gen)])
+    capsys.readouterr()
+    arrays = dict(np.load(gen, allow_pickle=False))
+    config = json.loads(arrays["config"].item())
+    assert (config["codes"], config["code_scale"]) == (10, 10.0), config
+    del config["code_scale"]
+    arrays["config"] = np.array(json.dumps(config))
+    np.savez(tmp_path / "old.npz", **arrays)
+    gan = generator.load_gan(str(tmp_path / "old.npz"), "cpu")
+    assert gan.code_scale == 1.0, gan.code_scale
+    z = make_rng(4).standard_normal((6, gan.z_dim), dtype=np.float32)                 # (6, 100) float32
+    onehot = np.eye(10, dtype=np.float32)[z[:, :10].argmax(axis=1)]                    # (6, 10) float32, scale 1
+    gan.G.eval()
+    want = gan.G.forward(np.concatenate([z, onehot], axis=1))
+    assert np.array_equal(gan.sample(z), want), "an old file did not sample G([z, e_c])"

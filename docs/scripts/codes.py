@@ -27,7 +27,7 @@ from nanogan.eval.classifier import features  # noqa: E402
 from nanogan.eval.metrics import K, _real_view, as_images, evaluate  # noqa: E402
 from nanogan.eval.neighbours import knn_radii, squared_distances  # noqa: E402
 from nanogan.eval.samples import classifier_on, draw  # noqa: E402
-from nanogan.run.generator import load_gan  # noqa: E402
+from nanogan.run.generator import is_generator_file, load_gan  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("checkpoint")
@@ -36,6 +36,11 @@ p.add_argument("--by-digit", action="store_true", help="recall and precision dig
 p.add_argument("--seed", type=int, default=0)
 args = p.parse_args()
 
+if args.ranked and is_generator_file(args.checkpoint):
+    sys.exit(f"{args.checkpoint} is a generator file, which has no D to rank with; give a run's checkpoint")
+shares = [float(v) for v in args.ranked.split(",")] if args.ranked else []
+if any(not 0.25 <= f <= 1 for f in shares):
+    sys.exit("--ranked: each share must be from 0.25 to 1 (10,000 of 40,000 samples are scored)")
 gan = load_gan(args.checkpoint, "cpu")
 if not gan.codes:
     sys.exit(f"{args.checkpoint} is a run without a code (--codes 0)")
@@ -74,9 +79,10 @@ if not args.ranked:
         print(f"{c:4d}  {mine.sum():7d}  {top}    {np.mean(sure[mine] < 0.9):.3f}")
     sys.exit(0)
 
+gan.D.eval()                              # no power-iteration steps while ranking: the same D throughout
 logit = np.concatenate([gan.D.forward(x[i:i + 128]) for i in range(0, n, 128)]).ravel()   # (n,)
 pick = np.random.default_rng(args.seed)
-for f in (float(v) for v in args.ranked.split(",")):
+for f in shares:
     keep = np.concatenate([np.flatnonzero(code == c)[np.argsort(-logit[code == c])][:round(f * np.sum(code == c))]
                            for c in range(gan.codes)])
     m = evaluate(x[pick.choice(keep, 10_000, replace=False)], clf)

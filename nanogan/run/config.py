@@ -61,7 +61,7 @@ RULES = {
     "beta2": (_number(lambda v: 0 <= v < 1), "a number in [0, 1)"),
     "z_dim": (_integer(1, 4096), "an integer from 1 to 4096"),
     "codes": (_integer(0, 4096), "an integer from 0 to 4096 (0: no code)"),
-    "code_scale": (_number(lambda v: 0 < v <= 1000), "a number in (0, 1000]"),
+    "code_scale": (_number(lambda v: 0.001 <= v <= 1000), "a number from 0.001 to 1000"),
     "seed": (_integer(0, 2**63 - 1), "an integer from 0 to 2**63 - 1"),
     "real_label": (_number(lambda v: 0 < v <= 1), "a number in (0, 1]"),
     "dataset": (lambda v: isinstance(v, str) and v in DATASETS, f"one of {', '.join(DATASETS)}"),

@@ -277,7 +277,7 @@ def test_no_ema_samples_with_gs_own_weights(tmp_path, fc_run):
 def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     """A new run takes its architecture's defaults (config.ARCH_DEFAULTS) and saves them:
     the DCGAN has minibatch discrimination unless --no-minibatch-disc; fc has no DCGAN settings;
-    G learns 2x faster than D in fc and 8/3x in dcgan (whose D is spectrally normalised, and whose G
+    G learns 2x faster than D in fc and 3x in dcgan (whose D is spectrally normalised, and whose G
     reads a code of 10 values at scale 10 off its noise), the cgan keeps one learning rate."""
     from nanogan.run.cli import parse_train, run_config
     config = lambda *argv: run_config(parse_train(list(argv)), None)  # noqa: E731
@@ -291,7 +291,7 @@ def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     assert config("--arch", "dcgan", "--real-label", "1")["real_label"] == 1.0
     assert config("--arch", "dcgan", "--no-minibatch-disc")["minibatch"] is False
     assert fc["minibatch"] is False and fc["width"] is None and fc["d_norm"] is None and fc["ema"] > 0, fc
-    assert (dcgan["lr"], dcgan["lr_d"]) == (8e-4, 3e-4) and (fc["lr"], fc["lr_d"]) == (4e-4, 2e-4), (dcgan, fc)
+    assert (dcgan["lr"], dcgan["lr_d"]) == (1.2e-3, 4e-4) and (fc["lr"], fc["lr_d"]) == (4e-4, 2e-4), (dcgan, fc)
     cgan = config("--arch", "cgan")
     assert (cgan["lr"], cgan["lr_d"]) == (2e-4, None), cgan
     # each architecture's epochs are its recipe's: `--arch fc` alone trains the headline FC row

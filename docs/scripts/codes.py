@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from nanogan.backend import make_rng  # noqa: E402
 from nanogan.eval.classifier import features  # noqa: E402
 from nanogan.eval.metrics import K, _real_view, as_images, evaluate  # noqa: E402
-from nanogan.eval.neighbours import knn_radii, squared_distances  # noqa: E402
+from nanogan.eval.neighbours import manifold_members  # noqa: E402
 from nanogan.eval.samples import classifier_on, draw  # noqa: E402
 from nanogan.run.generator import is_generator_file, load_gan  # noqa: E402
 
@@ -49,13 +49,7 @@ if args.by_digit:
     real, _, labels = _real_view(clf, "mnist")                                   # (10000, 128), (10000,)
     x, _ = draw(gan, 10_000, make_rng([args.seed, 2]))                           # as evaluate.py draws
     fake, probs = features(clf, as_images(x))                                    # (10000, 128), (10000, 10)
-    real, fake = real.astype(np.float64), fake.astype(np.float64)
-    real_r2, fake_r2 = knn_radii(real, K) ** 2, knn_radii(fake, K) ** 2          # (10000,) each
-    precise, recalled = np.empty(len(fake), bool), np.zeros(len(real), bool)
-    for i in range(0, len(fake), 1000):
-        d2 = squared_distances(fake[i:i + 1000], real)                           # (1000, 10000)
-        precise[i:i + 1000] = (d2 <= real_r2).any(axis=1)
-        recalled |= (d2 <= fake_r2[i:i + 1000, None]).any(axis=0)
+    precise, recalled = manifold_members(real, fake, K)                         # bool (10000,) each
     drawn = probs.argmax(axis=1)
     print(f"precision {precise.mean():.3f}  recall {recalled.mean():.3f}")
     print("digit                ", "  ".join(f"{d:4d}" for d in range(10)))
@@ -83,8 +77,11 @@ gan.D.eval()                              # no power-iteration steps while ranki
 logit = np.concatenate([gan.D.forward(x[i:i + 128]) for i in range(0, n, 128)]).ravel()   # (n,)
 pick = np.random.default_rng(args.seed)
 for f in shares:
-    keep = np.concatenate([np.flatnonzero(code == c)[np.argsort(-logit[code == c])][:round(f * np.sum(code == c))]
-                           for c in range(gan.codes)])
+    keep = []
+    for c in range(gan.codes):
+        mine = np.flatnonzero(code == c)                                         # code c's samples
+        keep.append(mine[np.argsort(-logit[mine])][:round(f * len(mine))])       # D's most real first
+    keep = np.concatenate(keep)
     m = evaluate(x[pick.choice(keep, 10_000, replace=False)], clf)
     print(f"keep {f:.2f}: Fréchet distance {m['frechet']:.3f}  precision {m['precision']:.3f}  "
           f"recall {m['recall']:.3f}  largest digit share {m['top_share']:.3f}")

@@ -91,6 +91,13 @@ def precision_recall(real, fake, k=3, real_radii=None, max_elements=BLOCK):
     a ball's boundary is inside. real_radii: knn_radii(real, k), if already known (the
     real set is usually the same from one evaluation to the next).
     """
+    precise, recalled = manifold_members(real, fake, k, real_radii, max_elements)
+    return float(precise.mean()), float(recalled.mean())
+
+
+def manifold_members(real, fake, k=3, real_radii=None, max_elements=BLOCK):
+    """The terms behind precision_recall, point by point: (bool (M,): fake f in M(real),
+    bool (N,): real r in M(fake))."""
     real, fake = _flat64(real), _flat64(fake)
     real_r2 = (knn_radii(real, k, max_elements) if real_radii is None else np.asarray(real_radii, np.float64)) ** 2
     fake_r2 = knn_radii(fake, k, max_elements) ** 2                    # (M,); squares: no sqrt per pair
@@ -102,7 +109,7 @@ def precision_recall(real, fake, k=3, real_radii=None, max_elements=BLOCK):
         rows = slice(start, start + len(d2))
         precise[rows] = (d2 <= real_r2).any(axis=1)
         recalled |= (d2 <= fake_r2[rows, None]).any(axis=0)
-    return float(precise.mean()), float(recalled.mean())
+    return precise, recalled
 
 
 def nearest_neighbours(queries, reference, max_elements=BLOCK):

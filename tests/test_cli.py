@@ -52,6 +52,8 @@ BAD = [
     (["--code-scale", "0"], "--code-scale must be a number from 0.001 to 1000"),
     (["--code-scale", "1e-300"], "--code-scale must be a number from 0.001 to 1000"),   # 0 in float32
     (["--code-scale", "inf"], "--code-scale must be a number from 0.001 to 1000"),
+    (["--code-scale", "10"], "--arch fc with --codes 0 has none; give --codes 2 or more"),
+    (["--arch", "dcgan", "--codes", "0", "--code-scale", "5"], "--arch dcgan with --codes 0 has none"),
     (["--loss", "wasserstein"], "invalid choice: 'wasserstein'"),
     # abbreviations are not guesses
     (["--epoch", "3"], "unrecognized arguments: --epoch 3"),

@@ -127,7 +127,13 @@ def parse_train(argv):
             raise NanoganError(f"{flag(name)} needs a path, got an empty one.")
     args.device = args.device or "cpu"
     if not args.resume:             # a resumed run's combination is its checkpoint's (run_config)
-        check_combination(run_config(args, None))   # the given values with the recipe's, before any write
+        config = run_config(args, None)
+        check_combination(config)   # the given values with the recipe's, before any write
+        # A saved configuration always holds a scale, so only here can a typed one be told
+        # from the default: a scale for a code the run does not have would be ignored.
+        if args.code_scale is not None and config["codes"] == 0:
+            raise NanoganError(f"--code-scale sets the entry of G's code, and --arch {config['arch']} with "
+                               "--codes 0 has none; give --codes 2 or more, or drop --code-scale.")
     return args
 
 

@@ -12,8 +12,8 @@
 Two sets of networks (`--nets`): `textbook`, the papers' networks and rates
 (`nanogan.gan.textbook`: the DCGAN at width 64, no minibatch discrimination, no average of G),
 and `recipe`, what `python train.py --arch A` trains (`nanogan.gan.recipe`: the FC GAN's rates
-and the average of G; the DCGAN at widths 32 / 8 with the l2 minibatch discrimination, label
-smoothing 0.9 and the average of G). Each has its PyTorch twin below, built from the same Config.
+and the average of G; the DCGAN at widths 32 / 8 with its code, spectral normalisation, the l2
+minibatch discrimination and the average of G). Each has its PyTorch twin below, built from the same Config.
 
 For every (architecture, nets, batch) it times `nanogan.gan.GAN.step`, the exact step training
 runs (G forward; D forward and backward on the real and the fake batch, in one pass

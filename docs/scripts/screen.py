@@ -13,6 +13,9 @@ VARIANT is one of (options after commas):
                         that must recover the code, a softmax cross-entropy of weight L on
                         the fakes, for D and for G alike (InfoGAN, Chen et al. 2016); q=0
                         and wide=1: those K logits are there but nothing trains them
+    modeseek[,lam=L]    G's loss also has L / (r + 1e-5), r the mean |G(z_a) - G(z_b)| over
+                        the mean |z_a - z_b|, the batch's first half against its second
+                        (mode seeking, Mao et al. 2019; default L 1)
 The rows of docs/recipes.md ("A code read off the noise") were made with `--codes 0`
 (what the recipe was then), e.g.
     OPENBLAS_NUM_THREADS=1 python docs/scripts/screen.py info,q=0,k=10 /tmp/scr/code10-s0 --codes 0 --seed 0
@@ -123,6 +126,30 @@ elif kind == "info":
             return np.stack([loss_real + loss_fake, loss_G, p_real.mean(), p_fake.mean(),
                              (logit_real > 0).mean(dtype=np.float32), (logit_fake < 0).mean(dtype=np.float32)])
     gan_module.GAN = train.GAN = InfoGAN              # what train.py and evaluate.py build
+
+elif kind == "modeseek":
+    lam = float(opts.get("lam", 1.0))
+    generate, d_backward = gan_module.GAN.generate, gan_module.GAN.d_backward
+
+    def remember(self, z, y=None, G=None):
+        out = generate(self, z, y, G)
+        if G is None:                                # training's G, not the average's samples
+            self.last = (out, z)
+        return out
+
+    def seek(self, dlogits):                         # called by GAN.step for G's update only
+        """dL/dx from D plus that of L = lam / (r + eps), r = d_x / d_z over P pairs (a_i, b_i):
+        d_x = mean |a - b| over P D entries, d_z likewise on the noise (a constant: z is not
+        trained), so dL/da = -lam / (r + eps)^2 sign(a - b) / (P D d_z) = -dL/db."""
+        x, z = self.last                             # (B, 1, 28, 28), (B, z_dim)
+        P = len(x) // 2
+        a, b = x[:P].reshape(P, -1), x[P:2 * P].reshape(P, -1)               # (P, D) each
+        d_z = np.abs(z[:P] - z[P:2 * P]).mean(dtype=np.float32)
+        r = np.abs(a - b).mean() / d_z
+        push = np.float32(-lam / (r + 1e-5) ** 2 / (a.size * d_z)) * np.sign(a - b)   # (P, D) dL/da
+        grad = np.concatenate([push, -push, np.zeros((len(x) - 2 * P, a.shape[1]), np.float32)])
+        return d_backward(self, dlogits) + grad.reshape(x.shape)
+    gan_module.GAN.generate, gan_module.GAN.d_backward = remember, seek
 
 else:
     sys.exit(f"unknown variant {kind!r}")

@@ -286,7 +286,7 @@ def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     assert dcgan["d_sn"] is True and fc["d_sn"] is False and dcgan["loss"] == fc["loss"] == "bce", (dcgan, fc)
     assert dcgan["real_label"] == fc["real_label"] == 1.0, (dcgan, fc)
     assert dcgan["d_width"] == 8 and dcgan["mbd_distance"] == "l2" and fc["d_width"] is None, (dcgan, fc)
-    assert dcgan["lr_hold"] == 12 and fc["lr_hold"] is None, (dcgan, fc)
+    assert dcgan["lr_hold"] == 14 and fc["lr_hold"] is None, (dcgan, fc)
     assert (dcgan["codes"], dcgan["code_scale"], fc["codes"], fc["code_scale"]) == (10, 10.0, 0, 1.0), (dcgan, fc)
     assert config("--arch", "dcgan", "--real-label", "0.9")["real_label"] == 0.9
     assert config("--arch", "dcgan", "--no-minibatch-disc")["minibatch"] is False
@@ -295,7 +295,7 @@ def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     cgan = config("--arch", "cgan")
     assert (cgan["lr"], cgan["lr_d"]) == (2e-4, None), cgan
     # each architecture's epochs are its recipe's: `--arch fc` alone trains the headline FC row
-    assert (fc["epochs"], dcgan["epochs"], config("--arch", "fc", "--epochs", "3")["epochs"]) == (30, 25, 3), (fc, dcgan)
+    assert (fc["epochs"], dcgan["epochs"], config("--arch", "fc", "--epochs", "3")["epochs"]) == (30, 28, 3), (fc, dcgan)
     assert config("--arch", "fc", "--lr-d", "1e-4")["lr_d"] == 1e-4
 
 

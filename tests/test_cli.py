@@ -43,7 +43,7 @@ BAD = [
     (["--d-norm", "none"], "--d-norm sets the DCGAN's layers; --arch fc has none"),
     (["--arch", "dcgan", "--d-norm", "layer"], "invalid choice: 'layer'"),
     (["--loss", "hinge", "--real-label", "0.9"], "--loss hinge has no label smoothing"),
-    (["--arch", "fc", "--loss", "hinge", "--real-label", "0.95"], "--loss hinge has no label smoothing"),
+    (["--arch", "dcgan", "--loss", "hinge", "--real-label", "0.9"], "--loss hinge has no label smoothing"),
     (["--codes", "11", "--z-dim", "10"], "is read off the first 11 entries of the noise, which has 10"),
     (["--arch", "dcgan", "--z-dim", "8"], "which has 8 (--z-dim); give --codes 8 or fewer, or 0."),
     (["--codes", "2", "--z-dim", "1"], "which has 1 (--z-dim); give --codes 0."),

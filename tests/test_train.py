@@ -289,6 +289,7 @@ def test_each_architecture_gets_its_recipe(tmp_path, capsys):
     assert dcgan["lr_hold"] == 14 and fc["lr_hold"] is None, (dcgan, fc)
     assert (dcgan["codes"], dcgan["code_scale"], fc["codes"], fc["code_scale"]) == (10, 10.0, 0, 1.0), (dcgan, fc)
     assert config("--arch", "dcgan", "--real-label", "0.9")["real_label"] == 0.9
+    assert config("--arch", "dcgan", "--loss", "hinge")["loss"] == "hinge"   # no smoothing to refuse
     assert config("--arch", "dcgan", "--no-minibatch-disc")["minibatch"] is False
     assert fc["minibatch"] is False and fc["width"] is None and fc["d_norm"] is None and fc["ema"] > 0, fc
     assert (dcgan["lr"], dcgan["lr_d"]) == (1.2e-3, 4e-4) and (fc["lr"], fc["lr_d"]) == (4e-4, 2e-4), (dcgan, fc)

@@ -76,7 +76,8 @@ def train_parser():
         "of its first CODES entries is largest): a G that can jump from one digit to the next instead of "
         f"morphing through blurs; 0: none (default: {_per_arch('codes')})")
     add("--code-scale", type=float, help="the code's one entry: how far it moves G's first layer against the "
-        f"noise, whose norm is about sqrt(--z-dim) (default: {_per_arch('code_scale')})")
+        "noise, whose norm is about sqrt(--z-dim); needs a code (--codes 2 or more) "
+        f"(default: {_per_arch('code_scale')})")
     add("--real-label", type=float, help="D's target for real images; below 1 is one-sided label smoothing "
         f"(default: {_per_arch('real_label')})")
     add("--minibatch-disc", dest="minibatch", action=argparse.BooleanOptionalAction,

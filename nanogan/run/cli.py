@@ -61,7 +61,7 @@ def train_parser():
     add("--lr", type=float, help=f"G's Adam learning rate (and D's too where the recipe has no --lr-d: cgan) "
         f"(default: {_per_arch('lr')})")
     add("--lr-d", type=float, help="D's own Adam learning rate: two time-scale updates (Heusel et al. 2017); "
-        "the recipes have G learn 2x (fc) and 4x (dcgan) faster than D "
+        "the recipes have G learn 2x (fc) and 3x (dcgan) faster than D "
         f"(default: {_per_arch('lr_d')}; cgan: --lr)")
     add("--lr-decay", type=float, help="multiply both learning rates by this after every epoch: epoch e trains "
         f"at lr * decay**(e - 1) (default: {_per_arch('lr_decay')})")

@@ -59,8 +59,8 @@ that notes each one (`Traced`), and sets each beside the time a plain copy takes
 the same bytes (what it reads plus what it writes), once from the caches and once from
 main memory: a memory-bound pass near 1x is at memory speed, one at 5x has a cause to find
 (mixed memory orders, a short inner loop, a slow NumPy kernel). Operations that are not
-ufuncs (concatenate, copyto, ascontiguousarray, astype, fills, indexed writes: im2col's
-copy among them) are not seen. The cold copy follows a 64 MB write, which evicts a cache of
+ufuncs (concatenate, copyto, ascontiguousarray, astype, fills, indexed writes: the convolutions'
+`lower` copy among them) are not seen. The cold copy follows a 64 MB write, which evicts a cache of
 up to 64 MB.
 
 `--count` times nothing: it runs one step on the tests' CuPy stand-in (tests/standin,

@@ -2,9 +2,9 @@
 
 Read in this order: module (the layer contract: forward caches, backward returns dL/dx and
 adds into the parameters' .grad), init, dense, activations, loss, adam, then reshape,
-dropout, conv (and conv_reference, the plain loops it is tested against), batchnorm (and
-sums, its per-channel sums as products), minibatch, ema, spectral_norm; softmax is the
-classifier's loss.
+dropout, conv (then conv_rows, its products, and conv_reference, the plain loops it is
+tested against), batchnorm (and sums, its per-channel sums as products), minibatch, ema,
+spectral_norm; softmax is the classifier's loss.
 """
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .adam import Adam

@@ -1,5 +1,5 @@
 """Convolution and transposed convolution as plain loops: slow, obvious, and the
-reference the fast im2col layers in `nanogan.nn.conv` are tested against.
+reference the fast layers in `nanogan.nn.conv` (products over rows, `conv_rows`) are tested against.
 
 Shapes as in nanogan.nn.conv: x (N, C, H, W); Conv2d weights (F, C, k, k);
 ConvTranspose2d weights (C, F, k, k). NumPy only.

@@ -269,7 +269,7 @@ class Sequential(Module):
         it the same way (an input that does not require grad). The layers before the
         first one with parameters then only pass dL/dx along, so they are skipped, and
         that first layer is told not to compute its dL/dx: for D's first convolution a
-        product and a col2im saved in each of D's passes. G's update, which needs dL/dx
+        product and an `unlower` saved in each of D's passes. G's update, which needs dL/dx
         of D's input (the fake images), asks for it.
         """
         first = 0 if input_grad else next((i for i, layer in enumerate(self.layers) if layer.params), 0)

@@ -1,11 +1,11 @@
-"""The im2col convolutions against the naive loops in nanogan.nn.conv_reference, and their adjoints.
+"""The row-product convolutions against the naive loops in nanogan.nn.conv_reference, and their adjoints.
 
 Three independent statements about the same maps:
 - forward values equal the plain loops (`conv_reference`) for random configurations;
 - output sizes follow the textbook formulas, computed here without nanogan's helpers;
 - a transposed convolution is the adjoint of a convolution with the same weights,
-  <conv(x), y> = <x, convT(y)>, and col2im is the adjoint of im2col,
-  <im2col(x), c> = <x, col2im(c)>. An adjoint that is off by one pixel or one
+  <conv(x), y> = <x, convT(y)>, and unlower is the adjoint of lower,
+  <lower(x), z> = <x, unlower(z)>. An adjoint that is off by one pixel or one
   transposed axis breaks these identities, whatever the values.
 """
 import numpy as np
@@ -14,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 
 import nanogan as ng
 from nanogan.backend import get_xp, make_rng, to_host
-from nanogan.nn.conv import col2im, im2col
+from nanogan.nn.conv_rows import lower, unlower
 from nanogan.nn.conv_reference import conv2d_naive, conv_transpose2d_naive
 from helpers import DEVICES, assert_close
 
@@ -119,22 +119,22 @@ def test_conv_transpose_is_adjoint_of_conv(device, n, c, f, k, s, p, h, w, seed)
 @pytest.mark.parametrize("device", DEVICES)
 @SETTINGS
 @given(**CONFIG)
-def test_col2im_is_adjoint_of_im2col(device, n, c, f, k, s, p, h, w, seed):
-    """<im2col(x), c> = <x, col2im(c)> for any configuration, including the ones where
-    the windows leave the last rows of the input unread (col2im must give them zero)."""
+def test_unlower_is_adjoint_of_lower(device, n, c, f, k, s, p, h, w, seed):
+    """<lower(x), z> = <x, unlower(z)> for any configuration, including the ones where
+    the windows leave the last columns of the input unread (unlower must give them zero)."""
     h, w = max(h, k - 2 * p), max(w, k - 2 * p)
     xp = get_xp(device)
     x = xp.asarray(rand(seed, n, c, h, w))
-    cols = im2col(x, k, k, s, p)
-    expected = (c * k * k, n * conv_size(h, k, s, p) * conv_size(w, k, s, p))
-    assert cols.shape == expected, f"im2col of {x.shape} (k={k}, s={s}, p={p}): {cols.shape}, expected {expected}"
-    r = xp.asarray(rand(seed + 1, *cols.shape))
-    back = col2im(r, x.shape, k, k, s, p)
+    Z = lower(x, k, s, p)
+    expected = (h, k * c, n * conv_size(w, k, s, p))
+    assert Z.shape == expected, f"lower of {x.shape} (k={k}, s={s}, p={p}): {Z.shape}, expected {expected}"
+    r = xp.asarray(rand(seed + 1, *Z.shape))
+    back = unlower(r, x.shape, k, s, p)
     assert back.shape == x.shape and back.dtype == x.dtype, \
-        f"col2im gave {back.dtype} {back.shape}, expected {x.dtype} {x.shape}"
-    lhs, rhs = inner(cols, r), inner(x, back)
+        f"unlower gave {back.dtype} {back.shape}, expected {x.dtype} {x.shape}"
+    lhs, rhs = inner(Z, r), inner(x, back)
     assert abs(lhs - rhs) <= 1e-10 * (1 + abs(lhs)), \
-        f"k={k}, s={s}, p={p}, x {x.shape}: <im2col(x), c> = {lhs!r} but <x, col2im(c)> = {rhs!r}"
+        f"k={k}, s={s}, p={p}, x {x.shape}: <lower(x), z> = {lhs!r} but <x, unlower(z)> = {rhs!r}"
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -12,8 +12,8 @@ sizes). The layers take and return PyTorch's (N, C, H, W), but what they return 
 transposed *view* of their (C, H, W, N) result, not a copy. NumPy's element-wise
 operations keep the memory order of their input, so the activations and the BatchNorm
 that follow pass the batch-last layout along untouched: the next convolution's copy into
-its padded buffer then reads memory in order, and `_as_rows` (ConvTranspose2d's input,
-both layers' dL/dy) copies nothing. Flatten's backward keeps the order too. Correctness
+its padded buffer then reads memory in order, and `_as_rows` (both layers' dL/dy) copies
+nothing. Flatten's backward keeps the order too. Correctness
 never depends on this, only speed.
 
 `nanogan.nn.conv_reference` holds the same two layers as plain loops; the tests check these
@@ -34,9 +34,15 @@ def batch_last(x):
 
 
 def _as_rows(a):
-    """(N, C, H, W) -> (C, H, W*N), the layout conv_rows' products consume."""
+    """(N, C, H, W) -> (H, C, W*N), the layout of G in conv_rows: a view of a batch-last a."""
     N, C, H, W = a.shape
-    return batch_last(a).reshape(C, H, W * N)
+    return batch_last(a).reshape(C, H, W * N).transpose(1, 0, 2)
+
+
+def _rows_copy(a):
+    """(N, C, H, W) -> contiguous (H, C, W*N): one copy from any layout."""
+    N, C, H, W = a.shape
+    return array_module(a).ascontiguousarray(a.transpose(2, 1, 3, 0)).reshape(H, C, W * N)
 
 
 def _from_rows(y, N, W):
@@ -77,7 +83,7 @@ class Conv2d(Module):
         if Ho < 1 or Wo < 1:
             raise ValueError(f"{self!r}: input {H}x{W} is smaller than the kernel")
         self.x_shape = x.shape
-        self.Z = lower(x, self.k, self.stride, self.pad)                  # (H, k*C, Wo*N)
+        self.Z = lower(x, self.k, self.stride, self.pad)                  # (H + 2p, k*C, Wo*N)
         self.W2 = weight_rows(self.params["W"].data)                      # (F, k*k*C)
         y = conv_rows(self.W2, self.Z, Ho, self.k, self.stride, self.pad)  # (F, Ho, Wo*N)
         y = _from_rows(y, N, Wo)                                          # (N, F, Ho, Wo)
@@ -89,7 +95,7 @@ class Conv2d(Module):
 
     def backward(self, dy, input_grad=True):
         W = self.params["W"]
-        G = _as_rows(dy)                                                   # (F, Ho, Wo*N)
+        G = _as_rows(dy)                                                   # (Ho, F, Wo*N), a view
         if self.requires_grad:
             dW2 = conv_rows_weight_grad(G, self.Z, self.k, self.stride, self.pad)   # (F, k*k*C)
             W.add(weight_from_rows(dW2, self.C, self.k))                   # (F, C, k, k)
@@ -98,7 +104,7 @@ class Conv2d(Module):
         if not input_grad:                                                 # a network's first layer
             return None
         H = self.x_shape[2]
-        dZ = conv_rows_input_grad(G, self.W2, H, self.k, self.stride, self.pad)    # (H, k*C, Wo*N)
+        dZ = conv_rows_input_grad(G, self.W2, H, self.k, self.stride, self.pad)    # (H + 2p, k*C, Wo*N)
         return unlower(dZ, self.x_shape, self.k, self.stride, self.pad)   # (N, C, H, W)
 
     def __repr__(self):
@@ -140,9 +146,9 @@ class ConvTranspose2d(Module):
         Ho, Wo = self.output_size(H), self.output_size(W)
         if Ho < 1 or Wo < 1:
             raise ValueError(f"{self!r}: padding leaves no output for a {H}x{W} input")
-        self.X2 = _as_rows(x)           # (C, H, W*N); may be x's own memory, as Dense keeps x
+        self.X2 = _rows_copy(x)                                           # (H, C, W*N)
         self.W2 = weight_rows(self.params["W"].data)                      # (C, k*k*F)
-        dZ = conv_rows_input_grad(self.X2, self.W2, Ho, self.k, self.stride, self.pad)  # (Ho, k*F, W*N)
+        dZ = conv_rows_input_grad(self.X2, self.W2, Ho, self.k, self.stride, self.pad)  # (Ho + 2p, k*F, W*N)
         y = unlower(dZ, (N, self.F, Ho, Wo), self.k, self.stride, self.pad)            # (N, F, Ho, Wo)
         if "b" in self.params:
             y += self.params["b"].data[:, None, None]
@@ -153,7 +159,7 @@ class ConvTranspose2d(Module):
     def backward(self, dy, input_grad=True):
         W = self.params["W"]
         N, _, Ho, Wo = dy.shape
-        Z = lower(dy, self.k, self.stride, self.pad)                        # (Ho, k*F, W*N)
+        Z = lower(dy, self.k, self.stride, self.pad)                        # (Ho + 2p, k*F, W*N)
         if self.requires_grad:
             dW2 = conv_rows_weight_grad(self.X2, Z, self.k, self.stride, self.pad)   # (C, k*k*F)
             W.add(weight_from_rows(dW2, self.F, self.k))                     # (C, F, k, k)

@@ -126,7 +126,7 @@ def test_unlower_is_adjoint_of_lower(device, n, c, f, k, s, p, h, w, seed):
     xp = get_xp(device)
     x = xp.asarray(rand(seed, n, c, h, w))
     Z = lower(x, k, s, p)
-    expected = (h, k * c, n * conv_size(w, k, s, p))
+    expected = (h + 2 * p, k * c, n * conv_size(w, k, s, p))
     assert Z.shape == expected, f"lower of {x.shape} (k={k}, s={s}, p={p}): {Z.shape}, expected {expected}"
     r = xp.asarray(rand(seed + 1, *Z.shape))
     back = unlower(r, x.shape, k, s, p)

@@ -83,7 +83,7 @@ class Conv2d(Module):
         if Ho < 1 or Wo < 1:
             raise ValueError(f"{self!r}: input {H}x{W} is smaller than the kernel")
         self.x_shape = x.shape
-        self.Z = lower(x, self.k, self.stride, self.pad)                  # (H + 2p, k*C, Wo*N)
+        self.Z = lower(x, self.k, self.stride, self.pad)                  # bands of (H + 2p, k*C, Wo*N)
         self.W2 = weight_rows(self.params["W"].data)                      # (F, k*k*C)
         y = conv_rows(self.W2, self.Z, Ho, self.k, self.stride, self.pad)  # (F, Ho, Wo*N)
         y = _from_rows(y, N, Wo)                                          # (N, F, Ho, Wo)
@@ -97,14 +97,13 @@ class Conv2d(Module):
         W = self.params["W"]
         G = _as_rows(dy)                                                   # (Ho, F, Wo*N), a view
         if self.requires_grad:
-            dW2 = conv_rows_weight_grad(G, self.Z, self.k, self.stride, self.pad)   # (F, k*k*C)
+            dW2 = conv_rows_weight_grad(G, self.Z, self.C, self.k, self.stride, self.pad)   # (F, k*k*C)
             W.add(weight_from_rows(dW2, self.C, self.k))                   # (F, C, k, k)
             if "b" in self.params:
                 self.params["b"].add_sum(dy)                                # (F,)
         if not input_grad:                                                 # a network's first layer
             return None
-        H = self.x_shape[2]
-        dZ = conv_rows_input_grad(G, self.W2, H, self.k, self.stride, self.pad)    # (H + 2p, k*C, Wo*N)
+        dZ = conv_rows_input_grad(G, self.W2, self.x_shape, self.k, self.stride, self.pad)  # a band of (H + 2p, k*C, Wo*N)
         return unlower(dZ, self.x_shape, self.k, self.stride, self.pad)   # (N, C, H, W)
 
     def __repr__(self):
@@ -148,8 +147,9 @@ class ConvTranspose2d(Module):
             raise ValueError(f"{self!r}: padding leaves no output for a {H}x{W} input")
         self.X2 = _rows_copy(x)                                           # (H, C, W*N)
         self.W2 = weight_rows(self.params["W"].data)                      # (C, k*k*F)
-        dZ = conv_rows_input_grad(self.X2, self.W2, Ho, self.k, self.stride, self.pad)  # (Ho + 2p, k*F, W*N)
-        y = unlower(dZ, (N, self.F, Ho, Wo), self.k, self.stride, self.pad)            # (N, F, Ho, Wo)
+        y_shape = (N, self.F, Ho, Wo)
+        dZ = conv_rows_input_grad(self.X2, self.W2, y_shape, self.k, self.stride, self.pad)  # a band of (Ho + 2p, k*F, W*N)
+        y = unlower(dZ, y_shape, self.k, self.stride, self.pad)                              # (N, F, Ho, Wo)
         if "b" in self.params:
             y += self.params["b"].data[:, None, None]
         return y
@@ -159,9 +159,9 @@ class ConvTranspose2d(Module):
     def backward(self, dy, input_grad=True):
         W = self.params["W"]
         N, _, Ho, Wo = dy.shape
-        Z = lower(dy, self.k, self.stride, self.pad)                        # (Ho + 2p, k*F, W*N)
+        Z = lower(dy, self.k, self.stride, self.pad)                        # bands of (Ho + 2p, k*F, W*N)
         if self.requires_grad:
-            dW2 = conv_rows_weight_grad(self.X2, Z, self.k, self.stride, self.pad)   # (C, k*k*F)
+            dW2 = conv_rows_weight_grad(self.X2, Z, self.F, self.k, self.stride, self.pad)   # (C, k*k*F)
             W.add(weight_from_rows(dW2, self.F, self.k))                     # (C, F, k, k)
             if "b" in self.params:
                 self.params["b"].add_sum(dy)                                 # (F,)

@@ -125,14 +125,17 @@ def test_unlower_is_adjoint_of_lower(device, n, c, f, k, s, p, h, w, seed):
     h, w = max(h, k - 2 * p), max(w, k - 2 * p)
     xp = get_xp(device)
     x = xp.asarray(rand(seed, n, c, h, w))
-    Z = lower(x, k, s, p)
-    expected = (h + 2 * p, k * c, n * conv_size(w, k, s, p))
-    assert Z.shape == expected, f"lower of {x.shape} (k={k}, s={s}, p={p}): {Z.shape}, expected {expected}"
-    r = xp.asarray(rand(seed + 1, *Z.shape))
+    Z = lower(x, k, s, p)                             # bands [(v0, v1, j0, j1, Z_b)]
+    assert Z[0][0] == 0 and Z[-1][1] == conv_size(w, k, s, p) and all(a[1] == b[0] for a, b in zip(Z, Z[1:])), \
+        f"lower of {x.shape} (k={k}, s={s}, p={p}): bands {[band[:4] for band in Z]} do not tile the output columns"
+    for v0, v1, j0, j1, Zb in Z:
+        expected = (h + 2 * p, (j1 - j0) * c, n * (v1 - v0))
+        assert Zb.shape == expected, f"lower of {x.shape} (k={k}, s={s}, p={p}): band {Zb.shape}, expected {expected}"
+    r = [band[:4] + (xp.asarray(rand(seed + 1 + i, *band[4].shape)),) for i, band in enumerate(Z)]
     back = unlower(r, x.shape, k, s, p)
     assert back.shape == x.shape and back.dtype == x.dtype, \
         f"unlower gave {back.dtype} {back.shape}, expected {x.dtype} {x.shape}"
-    lhs, rhs = inner(Z, r), inner(x, back)
+    lhs, rhs = sum(inner(a[4], b[4]) for a, b in zip(Z, r)), inner(x, back)
     assert abs(lhs - rhs) <= 1e-10 * (1 + abs(lhs)), \
         f"k={k}, s={s}, p={p}, x {x.shape}: <lower(x), z> = {lhs!r} but <x, unlower(z)> = {rhs!r}"
 

@@ -84,7 +84,8 @@ def features(model, images, batch_size=500):
     Returns (features (N, 128), probabilities (N, 10)), both float64 NumPy arrays:
     the statistics computed from them (means, covariances, entropies) want float64,
     and they are small. Batching keeps memory bounded: the second convolution's
-    lowered input (nn/conv_rows.py) alone is 14 x 160 x 7 floats per image, 0.6 GB for 10,000 images. Put the model in eval mode first (load_classifier does).
+    lowered input (nn/conv_rows.py) alone is 18 x 160 x 7 floats per image, 0.8 GB for
+    10,000 images. Put the model in eval mode first (load_classifier does).
     """
     xp = array_module(model.parameters()[0].data)
     feats, probs = [], []

@@ -13,8 +13,8 @@ transposed *view* of their (C, H, W, N) result, not a copy. NumPy's element-wise
 operations keep the memory order of their input, so the activations and the BatchNorm
 that follow pass the batch-last layout along untouched: the next convolution's copy into
 its padded buffer then reads memory in order, and `_as_rows` (both layers' dL/dy) copies
-nothing. Flatten's backward keeps the order too. Correctness
-never depends on this, only speed.
+nothing. Flatten's backward keeps the order too. Correctness never depends on this, only
+speed.
 
 `nanogan.nn.conv_reference` holds the same two layers as plain loops; the tests check these
 against it.
@@ -55,10 +55,10 @@ class Conv2d(Module):
     """y[n, f] = sum_c x[n, c] (cross-correlated with) W[f, c] + b[f]; x (N, C, H, W),
     W (F, C, k, k), b (F,), y (N, F, H_out, W_out).
 
-    With X = im2col(x) (C k k, H_out W_out N), every receptive field a column, and W2 the
-    weights as an (F, C k k) matrix, the layer is the product Y = W2 X (F, H_out W_out N).
-    For G = dL/dY:
-        dL/dW2 = G X^T          (F, H_out W_out N)(H_out W_out N, C k k)
+    With X = im2col(x) (k k C, H_out W_out N), every receptive field a column (rows in the
+    order (i, j, c)), and W2 the weights as an (F, k k C) matrix in the same order
+    (`weight_rows`), the layer is the product Y = W2 X (F, H_out W_out N). For G = dL/dY:
+        dL/dW2 = G X^T          (F, H_out W_out N)(H_out W_out N, k k C)
         dL/dX  = W2^T G         then dL/dx adds each column back where it came from
         dL/db  = sum over n, u, v of dL/dy[n, f, u, v]
     conv_rows computes the same three products one output row at a time, on Z = lower(x),
@@ -103,7 +103,7 @@ class Conv2d(Module):
                 self.params["b"].add_sum(dy)                                # (F,)
         if not input_grad:                                                 # a network's first layer
             return None
-        dZ = conv_rows_input_grad(G, self.W2, self.x_shape, self.k, self.stride, self.pad)  # a band of (H + 2p, k*C, Wo*N)
+        dZ = conv_rows_input_grad(G, self.W2, self.x_shape, self.k, self.stride, self.pad)  # bands, as self.Z
         return unlower(dZ, self.x_shape, self.k, self.stride, self.pad)   # (N, C, H, W)
 
     def __repr__(self):
@@ -148,8 +148,8 @@ class ConvTranspose2d(Module):
         self.X2 = _rows_copy(x)                                           # (H, C, W*N)
         self.W2 = weight_rows(self.params["W"].data)                      # (C, k*k*F)
         y_shape = (N, self.F, Ho, Wo)
-        dZ = conv_rows_input_grad(self.X2, self.W2, y_shape, self.k, self.stride, self.pad)  # a band of (Ho + 2p, k*F, W*N)
-        y = unlower(dZ, y_shape, self.k, self.stride, self.pad)                              # (N, F, Ho, Wo)
+        dZ = conv_rows_input_grad(self.X2, self.W2, y_shape, self.k, self.stride, self.pad)  # bands of (Ho+2p, kF, W*N)
+        y = unlower(dZ, y_shape, self.k, self.stride, self.pad)                             # (N, F, Ho, Wo)
         if "b" in self.params:
             y += self.params["b"].data[:, None, None]
         return y

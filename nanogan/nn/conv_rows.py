@@ -5,6 +5,7 @@ For an input x (N, C, H, W), weights W (F, C, k, k), stride s and zero padding p
     y[n, f, u, v] = sum over c, i, j of W[f, c, i, j] x_pad[n, c, s u + i, s v + j]
 
 with x_pad = x padded by p zeros on each side: output row u reads padded rows s u .. s u + k-1.
+(In the code x_pad is held batch-innermost, as (C, H + 2p, W + 2p, N).)
 
 im2col would copy every k x k receptive field out as a column (C k k rows, H_out W_out N
 columns) and make the whole layer one product. Here only the width is unfolded
@@ -29,14 +30,16 @@ dL/dZ back into the pixels it was copied from (the adjoint of `lower`).
 
 What it buys, measured on D's second layer (docs/performance.md):
 - Z is about s/k of im2col's matrix (each input row is shared by the output rows that read
-  it, not copied for each): 15 MB instead of 26 at batch 128;
+  it, not copied for each): 14 MB instead of 26 at batch 128;
 - on the CPU, the kernel rows and columns that fall on the padding are left out of the
   products instead of multiplied by zeros: the output rows whose windows reach into the
   padding are computed apart (`row_groups`), and so are the output columns, in bands of
   Z of their own (`lower`). At D's sizes 26 of 28 kernel rows are used along each axis, so
   1 - (26/28)^2 = 14% fewer multiply-adds, for a few more products a call. On a GPU a
   product is a launch, which costs more than those multiply-adds, so there the zeros are
-  multiplied and Z is the one band above (`skip_padding`).
+  multiplied and Z is the one band above (`skip_padding`). (There CuPy's batched matmul
+  copies the overlapping windows out before calling cuBLAS, an im2col-sized temporary: the
+  memory saving is the CPU's.)
 
 Rows that are computed alike go through one batched product (NumPy's and CuPy's matmul over
 a leading axis) on an as_strided view whose blocks may overlap: such a view is only read.
@@ -78,8 +81,9 @@ def lower(x, k, stride, pad):
     Hp, Wp, Wo = H + 2 * pad, W + 2 * pad, conv_output_size(W, k, stride, pad)
     x_pad = xp.zeros((C, Hp, Wp, N), dtype=x.dtype)                     # (C, Hp, Wp, N)
     x_pad[:, pad:pad + H, pad:pad + W] = x.transpose(1, 2, 3, 0)         # one copy, any layout
-    e = x_pad.itemsize                      # strides from the shape (NumPy may give any stride
-    sc, sh, sw = Hp * Wp * N * e, Wp * N * e, N * e                      # to an axis of length 1)
+    # strides in bytes from the shape, not x_pad.strides: NumPy may give any stride to an axis of length 1
+    e = x_pad.itemsize
+    sc, sh, sw = Hp * Wp * N * e, Wp * N * e, N * e
     Z = []
     for v0, v1, j0, j1 in row_groups(Wo, W, k, stride, pad, skip_padding(xp)):
         view = xp.lib.stride_tricks.as_strided(
@@ -142,7 +146,7 @@ def row_groups(H_out, H, k, stride, pad, skip):
         return [(0, H_out, 0, k)]
     groups = []
     for u in range(H_out):
-        i0 = max(0, pad - stride * u)
+        i0 = min(k, max(0, pad - stride * u))
         i1 = max(i0, min(k, H + pad - stride * u))
         if groups and groups[-1][2:] == (i0, i1):
             groups[-1] = (groups[-1][0], u + 1, i0, i1)
@@ -152,9 +156,9 @@ def row_groups(H_out, H, k, stride, pad, skip):
 
 
 def _blocks(a, start, count, rows, step, columns=None):
-    """`count` blocks of `rows` consecutive rows of a contiguous a (R, M, L), the first at row
-    `start`, each `step` rows after the last: (count, rows M, L), a view that may overlap.
-    columns=(c0, c1): only those columns of each row, (count, rows M, c1 - c0)."""
+    """`count` blocks of `rows` consecutive rows of a contiguous a (H, M, L), the first at row
+    `start`, each `step` rows after the last: (count, rows M, L), a view that may overlap
+    (and is then only read). columns=(c0, c1): only those columns, (count, rows M, c1 - c0)."""
     xp = array_module(a)
     _, M, L = a.shape
     c0, c1 = columns or (0, L)
@@ -178,16 +182,17 @@ def conv_rows(W2, Z, H_out, k, stride, pad):
     Plain form, for each output row u using kernel rows i0 .. i1-1 (`row_groups`), in each
     band (columns v0 .. v1-1 using kernel columns j0 .. j1-1, kb = (j1-j0) C numbers a row):
         Y[:, u, v0 N : v1 N] = W2_b[:, i0 kb : i1 kb] @ Z_b[s u + i0 : s u + i1].reshape(-1, (v1-v0) N)
-    with W2_b = W2's columns of kernel columns j0 .. j1-1."""
+    with W2_b = W2's columns of kernel columns j0 .. j1-1: a product over K' = (i1-i0)(j1-j0) C
+    kernel positions, here and in the weight gradient."""
     xp = array_module(W2)
     F = W2.shape[0]
     Hp, N = Z[0][4].shape[0], Z[0][4].shape[2] // (Z[0][1] - Z[0][0])
     Wo = Z[-1][1]
     Y = xp.empty((F, H_out, Wo * N), dtype=W2.dtype)
-    rows_groups = row_groups(H_out, Hp - 2 * pad, k, stride, pad, skip_padding(xp))
+    row_runs = row_groups(H_out, Hp - 2 * pad, k, stride, pad, skip_padding(xp))
     for v0, v1, j0, j1, Zb in Z:
         Wb, kb = _band_weights(W2, k, j0, j1), Zb.shape[1]
-        for u0, u1, i0, i1 in rows_groups:
+        for u0, u1, i0, i1 in row_runs:
             rows = _blocks(Zb, stride * u0 + i0, u1 - u0, i1 - i0, stride)   # (u1 - u0, K', (v1-v0) N)
             xp.matmul(Wb[:, i0 * kb:i1 * kb], rows, out=Y[:, u0:u1, v0 * N:v1 * N].transpose(1, 0, 2))
     return Y
@@ -199,10 +204,12 @@ def conv_rows_weight_grad(G, Z, C, k, stride, pad):
 
     Plain form: dW2[:, (i0 .. i1-1, j0 .. j1-1, :)] += G[u][:, v0 N : v1 N] @ Z_bu^T for each
     output row u and band b, Z_bu its rows of Z_b as in `conv_rows`. When k k C >= F the
-    products are taken transposed, Z_bu @ G[u]^T (K', F), and the result is a view of that:
-    OpenBLAS runs these products faster with the longer side as their rows (one thread, the
-    middle rows of D's second layer, K' = 1024 and F = 128: 11.8 ms against 13.5; of its first,
-    K' = 16 and F = 64, the other way round: 0.70 against 1.07)."""
+    products are taken transposed, Z_bu @ G[u]^T (K', F): OpenBLAS runs these products faster
+    with the longer side as their rows (one thread, the middle rows of D's second layer,
+    K' = 1024 and F = 128: 11.8 ms against 13.5; of its first, K' = 16 and F = 64, the other way
+    round: 0.70 against 1.07). The result is then copied once into W2's order (F, k k C), from
+    which the layer's reordering to W's (F, C, k, k) reads whole rows (0.06 ms at D's second
+    layer, against 0.21 straight from the transposed result)."""
     xp = array_module(G)
     H_out, F, L = G.shape
     Hp, N = Z[0][4].shape[0], L // Z[-1][1]
@@ -224,10 +231,10 @@ def conv_rows_weight_grad(G, Z, C, k, stride, pad):
         part = part.sum(axis=0) if u1 > u0 + 1 else part[0]
         part = part.T if transposed else part                           # (F, K'), K' = (i, j, c)
         if dW2 is None and (i1 - i0, j1 - j0) == (k, k):
-            dW2 = part
+            dW2 = xp.ascontiguousarray(part)                            # a copy only when transposed
             continue
         if dW2 is None:
-            dW2 = xp.zeros((k * k * C, F), dtype=G.dtype).T if transposed else xp.zeros((F, k * k * C), dtype=G.dtype)
+            dW2 = xp.zeros((F, k * k * C), dtype=G.dtype)
         dW2.reshape(F, k, k, C)[:, i0:i1, j0:j1] += part.reshape(F, i1 - i0, j1 - j0, C)
     if dW2 is None:                                                     # every window on the padding
         dW2 = xp.zeros((F, k * k * C), dtype=G.dtype)
@@ -236,20 +243,24 @@ def conv_rows_weight_grad(G, Z, C, k, stride, pad):
 
 def conv_rows_input_grad(G, W2, x_shape, k, stride, pad):
     """dL/dZ from G = dL/dY (H_out, F, W_out N) and W2 (F, k k C), for an input x of shape
-    x_shape (N, C, H, W): bands [(v0, v1, j0, j1, dZ_b)] shaped as lower(x)'s, which `unlower`
-    turns into dL/dx. Only the image's rows of each dZ_b are written (the padding has no
-    gradient, and unlower does not read it). Written below for one band, all columns.
+    x_shape (N, C, H, W): bands [(v0, v1, j0, j1, dZ_b)] shaped as lower(x)'s (each with s spare
+    rows at the end, see below), which `unlower` turns into dL/dx. Only the image's rows of
+    each dZ_b are written (the padding has no gradient, and unlower does not read it).
+    Written below for one band, all columns.
 
     Padded row h was read by the output rows u with kernel row i = h - s u in [0, k). Those
-    u are consecutive, u_lo .. u_lo + n-1, and up to s consecutive rows h share them (all s
-    when s divides k), so a block of rows h0 .. h0 + R-1 is one product:
+    u are consecutive, u_lo .. u_lo + n-1, and consecutive rows h share them (up to s rows,
+    all s when s divides k; more only where the output rows run out), so a block of rows
+    h0 .. h0 + R-1 is one product:
 
         dZ[h0 + r] = sum over t < n of W2_{i0 + r - s t}^T G[u_lo + t],   i0 = h0 - s u_lo
-                   = (W_block @ G[u_lo : u_lo + n].reshape(n F, W_out N))[r]
+                   = r-th (k C)-row block of W_block @ G[u_lo : u_lo + n].reshape(n F, W_out N)
 
     with W_block (R k C, n F) made of the kernel rows' (k C, F) blocks. The next block, s rows
     down and one output row later, has the same W_block, so the blocks of a run go in one
-    batched call. Plain form: dZ[h] = sum over those (u, i) of W2[:, i kC : (i+1) kC].T @ G[u]."""
+    batched call; such blocks do not overlap (R <= s), and are written through a plain view,
+    s rows a block (hence the spare rows). Plain form: dZ[h] = sum over those (u, i) of
+    W2[:, i kC : (i+1) kC].T @ G[u]."""
     xp = array_module(G)
     H_out, F, L = G.shape
     H, Wo = x_shape[2], conv_output_size(x_shape[3], k, stride, pad)
@@ -278,7 +289,7 @@ def conv_rows_input_grad(G, W2, x_shape, k, stride, pad):
     for v0, v1, j0, j1 in row_groups(Wo, x_shape[3], k, stride, pad, skip_padding(xp)):
         W3 = _band_weights(W2, k, j0, j1).reshape(F, k, -1)             # W3[:, i] = W2_i of the band (F, kb)
         kb = W3.shape[2]
-        dZb = xp.empty((H + 2 * pad, kb, (v1 - v0) * N), dtype=G.dtype)
+        dZb = xp.empty((H + 2 * pad + stride, kb, (v1 - v0) * N), dtype=G.dtype)
         for h0, h1 in unread:
             dZb[h0:h1] = 0
         for h0, R, u_lo, n, count in runs:
@@ -290,7 +301,8 @@ def conv_rows_input_grad(G, W2, x_shape, k, stride, pad):
                 W_blockT = xp.stack([W3[:, i0 - stride * t:i0 - stride * t + R] for t in range(n)])  # (n, F, R, kb)
                 W_blockT = W_blockT.reshape(n * F, R * kb)
             G_blocks = _blocks(G, u_lo, count, n, 1, (v0 * N, v1 * N))  # (count, n F, (v1-v0) N), overlapping
-            # the output blocks are R <= s rows every s rows: they never overlap, so this write is safe
-            xp.matmul(W_blockT.T, G_blocks, out=_blocks(dZb, h0, count, R, stride))
+            step = stride if count > 1 else R                           # a run of several has R <= s
+            out = dZb[h0:h0 + step * count].reshape(count, step * kb, (v1 - v0) * N)[:, :R * kb]   # (count, R kb, .)
+            xp.matmul(W_blockT.T, G_blocks, out=out)
         dZ.append((v0, v1, j0, j1, dZb))
     return dZ

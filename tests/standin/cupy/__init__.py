@@ -361,6 +361,11 @@ def matmul(a, b, out=None):
     return out
 
 
+def einsum(subscripts, *operands):
+    """cupy.einsum: one kernel, a new C-ordered array."""
+    return _op(np.einsum(subscripts, *(_device(o)._a for o in operands)))
+
+
 def _as_strided(x, shape=None, strides=None):
     """cupy.lib.stride_tricks.as_strided: a view with the given shape and strides (bytes)."""
     return _view(np.lib.stride_tricks.as_strided(_device(x)._a, shape, strides))

@@ -4,7 +4,7 @@
     with standin.counting() as counts:
         gan.step(x, rng)
     counts["ops"], counts["syncs"], counts["h2d"], counts["h2d_bytes"]
-    counts.top("ops", 5)             # [("nanogan/nn/conv.py:68 im2col", 32), ...]
+    counts.top("ops", 5)             # [("<file>:<line> <function>", operations), ...]
 
 Every tally goes to the line of the calling code that caused it, so that a report says
 which line of nanogan launched the kernels, made the host wait or copied data over: the

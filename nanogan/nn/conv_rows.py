@@ -48,6 +48,8 @@ The batch is innermost throughout, as nn/conv.py explains: Z, Y and G are rows o
 W_out N numbers, (v, n); images are (N, C, H, W) only at `lower`'s input and `unlower`'s
 output, as views of (C, H, W, N) memory.
 """
+from functools import lru_cache
+
 import numpy as np
 
 from ..backend import array_module
@@ -136,14 +138,15 @@ def weight_from_rows(dW2, C, k):
     return dW2.reshape(dW2.shape[0], k, k, C).transpose(0, 3, 1, 2)
 
 
+@lru_cache(maxsize=None)            # a plan from sizes alone: made once per layer geometry
 def row_groups(H_out, H, k, stride, pad, skip):
-    """Runs of output rows computed alike: [(u0, u1, i0, i1)] says rows u0 .. u1-1 each use
-    kernel rows i0 .. i1-1. With `skip`, those are the rows that land in the image,
+    """Runs of output rows computed alike: ((u0, u1, i0, i1), ...) says rows u0 .. u1-1 each
+    use kernel rows i0 .. i1-1. With `skip`, those are the rows that land in the image,
     pad <= s u + i < pad + H (none, i1 = i0, where the window lies wholly on the padding: the
     products then have nothing to sum, and give zeros); without, every row uses all k, one run.
     The same rule across the width gives `lower`'s bands of columns."""
     if not skip:
-        return [(0, H_out, 0, k)]
+        return ((0, H_out, 0, k),)
     groups = []
     for u in range(H_out):
         i0 = min(k, max(0, pad - stride * u))
@@ -152,7 +155,7 @@ def row_groups(H_out, H, k, stride, pad, skip):
             groups[-1] = (groups[-1][0], u + 1, i0, i1)
         else:
             groups.append((u, u + 1, i0, i1))
-    return groups
+    return tuple(groups)
 
 
 def _blocks(a, start, count, rows, step, columns=None):
@@ -241,6 +244,34 @@ def conv_rows_weight_grad(G, Z, C, k, stride, pad):
     return dW2
 
 
+@lru_cache(maxsize=None)            # a plan from sizes alone: made once per layer geometry
+def _input_plan(H, H_out, k, stride, pad):
+    """conv_rows_input_grad's blocks for an input of H rows: (runs, unread). A run
+    (h0, R, u_lo, n, count) is `count` blocks of R padded rows, the first from row h0, each s
+    rows and one output row after the last, each read by the n output rows from u_lo on;
+    `unread` holds the (h0, h1) ranges of rows no window reads."""
+    spans = []                                                          # [h0, h1, u_lo, n]: rows sharing u's
+    for h in range(pad, pad + H):
+        u_lo, u_hi = max(0, -(-(h - k + 1) // stride)), min(H_out - 1, h // stride)
+        if spans and spans[-1][1] == h and spans[-1][2:] == [u_lo, u_hi - u_lo + 1]:
+            spans[-1][1] = h + 1
+        else:
+            spans.append([h, h + 1, u_lo, u_hi - u_lo + 1])
+    runs, last, unread = [], {}, []      # a run: [h0, R, u_lo, n, count]; last: (R, n, i0) -> latest
+    for h0, h1, u_lo, n in spans:
+        if n <= 0:
+            unread.append((h0, h1))
+            continue
+        key = (h1 - h0, n, h0 - stride * u_lo)
+        run = last.get(key)
+        if run and run[0] + stride * run[4] == h0 and run[2] + run[4] == u_lo:
+            run[4] += 1
+        else:
+            last[key] = run = [h0, h1 - h0, u_lo, n, 1]
+            runs.append(run)
+    return tuple(map(tuple, runs)), tuple(unread)
+
+
 def conv_rows_input_grad(G, W2, x_shape, k, stride, pad):
     """dL/dZ from G = dL/dY (H_out, F, W_out N) and W2 (F, k k C), for an input x of shape
     x_shape (N, C, H, W): bands [(v0, v1, j0, j1, dZ_b)] shaped as lower(x)'s (each with s spare
@@ -266,25 +297,7 @@ def conv_rows_input_grad(G, W2, x_shape, k, stride, pad):
     H, Wo = x_shape[2], conv_output_size(x_shape[3], k, stride, pad)
     G = xp.ascontiguousarray(G)                                          # (H_out, F, L)
     N = L // Wo
-    spans = []                                                          # [h0, h1, u_lo, n]: rows sharing u's
-    for h in range(pad, pad + H):
-        u_lo, u_hi = max(0, -(-(h - k + 1) // stride)), min(H_out - 1, h // stride)
-        if spans and spans[-1][1] == h and spans[-1][2:] == [u_lo, u_hi - u_lo + 1]:
-            spans[-1][1] = h + 1
-        else:
-            spans.append([h, h + 1, u_lo, u_hi - u_lo + 1])
-    runs, last, unread = [], {}, []      # a run: [h0, R, u_lo, n, count]; last: (R, n, i0) -> latest
-    for h0, h1, u_lo, n in spans:
-        if n <= 0:                                                      # no window reads these rows
-            unread.append((h0, h1))
-            continue
-        key = (h1 - h0, n, h0 - stride * u_lo)
-        run = last.get(key)
-        if run and run[0] + stride * run[4] == h0 and run[2] + run[4] == u_lo:
-            run[4] += 1
-        else:
-            last[key] = run = [h0, h1 - h0, u_lo, n, 1]
-            runs.append(run)
+    runs, unread = _input_plan(H, H_out, k, stride, pad)
     dZ = []
     for v0, v1, j0, j1 in row_groups(Wo, x_shape[3], k, stride, pad, skip_padding(xp)):
         W3 = _band_weights(W2, k, j0, j1).reshape(F, k, -1)             # W3[:, i] = W2_i of the band (F, kb)

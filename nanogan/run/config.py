@@ -170,9 +170,11 @@ def memory_estimate(config):
     """Bytes of float32 arrays one training step holds, from the sizes alone: every
     parameter 5 times (itself, its gradient, Adam's m and v, the moving average), and per
     image of the batch 3 numbers for every activation (the value a layer caches, its
-    gradient, a temporary; the convolutions' lowered inputs among them), for G's images and D's real and fake
-    ones; minibatch discrimination's pairwise tensors grow with the batch squared. The
-    DCGAN of width and D width 1024 and z_dim 4096 comes out at 16 GB; 17 GB were measured."""
+    gradient, a temporary; the convolutions' lowered inputs among them), for G's images
+    and D's real and fake ones; minibatch discrimination's pairwise tensors grow with the
+    batch squared. The DCGAN of width and D width 1024 and z_dim 4096 comes out at 16 GB;
+    17 GB were measured with the im2col convolutions, whose unfolded inputs were about twice
+    today's lowered ones; not measured since."""
     B, z, mbd = config["batch_size"], config["z_dim"] + config["codes"], config["minibatch"]
     if config["arch"] == "dcgan":
         w = config["width"] or 64
